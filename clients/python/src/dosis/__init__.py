@@ -1,0 +1,1 @@
+"""DOSIS client package: the dosis.v1 contract and small helpers (dosis.client)."""
