@@ -1,0 +1,189 @@
+"""Identity: JWT bearer tokens verified against the trusted JWKS, and the development keys.
+
+Every service verifies the same way (services.common.calls applies it per method); this
+module knows nothing of gRPC beyond reading a header value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from services.common import errors
+from services.common.config import DEV_JWKS_FILE, DEV_KEY_FILE, Settings
+
+ALLOWED_ALGORITHMS = ("RS256", "ES256")
+ADMIN_ROLES = ("catalog-admin", "auditor")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, as the verified token says. `token` is kept to forward on internal calls."""
+
+    subject: str = ""
+    supplier_id: str = ""
+    enterprise_number: str = ""
+    roles: frozenset[str] = field(default_factory=frozenset)
+    admin_roles: frozenset[str] = field(default_factory=frozenset)
+    token: str = field(default="", repr=False)
+
+
+ANONYMOUS = Identity()
+
+
+class Policy(Enum):
+    """What a method asks of the caller."""
+
+    NONE = "none"  # no token needed (a token that is sent must still be valid)
+    ANY = "any"  # any valid token
+    SUPPLIER = "supplier"  # dosis_supplier claim
+    PERSON = "person"  # sub and dosis_enterprise claims
+    CATALOG_ADMIN = "catalog-admin"  # dosis_admin_roles contains catalog-admin
+
+
+class TokenVerifier:
+    """Verifies tokens against a JWKS file (re-read when it changes) or an https URL."""
+
+    def __init__(self, jwks: str, issuer: str, audience: str):
+        self.issuer, self.audience = issuer, audience
+        self._source = jwks
+        self._lock = threading.Lock()
+        self._file_keys: dict[str | None, jwt.PyJWK] = {}
+        self._file_mtime: float | None = None
+        self._url_client = jwt.PyJWKClient(jwks, lifespan=300) if jwks.startswith("https://") else None
+        if self._url_client is None and not Path(jwks).exists():
+            raise FileNotFoundError(f"DOSIS_JWKS file {jwks} does not exist (run `dosis keys` for a development key)")
+
+    def _key_for(self, token: str) -> jwt.PyJWK:
+        if self._url_client is not None:
+            return self._url_client.get_signing_key_from_jwt(token)
+        kid = jwt.get_unverified_header(token).get("kid")
+        with self._lock:
+            mtime = os.stat(self._source).st_mtime
+            if mtime != self._file_mtime:
+                keyset = jwt.PyJWKSet.from_json(Path(self._source).read_text())
+                self._file_keys = {k.key_id: k for k in keyset.keys}
+                self._file_mtime = mtime
+            keys = self._file_keys
+        if kid in keys:
+            return keys[kid]
+        if kid is None and len(keys) == 1:
+            return next(iter(keys.values()))
+        raise jwt.InvalidTokenError("unknown signing key")
+
+    def verify(self, token: str) -> Identity:
+        try:
+            key = self._key_for(token)
+            algorithm = key.algorithm_name
+            if algorithm not in ALLOWED_ALGORITHMS:
+                raise jwt.InvalidTokenError(f"algorithm {algorithm} is not accepted")
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["exp", "iss", "aud"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise errors.unauthenticated("TOKEN_EXPIRED", "the bearer token has expired") from None
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise errors.unauthenticated("INVALID_TOKEN", f"the bearer token is not valid: {exc}") from None
+        return _identity_from(claims, token)
+
+
+def _identity_from(claims: dict, token: str) -> Identity:
+    def strings(name: str) -> frozenset[str]:
+        value = claims.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise errors.unauthenticated("INVALID_TOKEN", f"claim {name} must be a list of strings")
+        return frozenset(value)
+
+    def string(name: str) -> str:
+        value = claims.get(name) or ""
+        if not isinstance(value, str):
+            raise errors.unauthenticated("INVALID_TOKEN", f"claim {name} must be a string")
+        return value
+
+    return Identity(
+        subject=string("sub"),
+        supplier_id=string("dosis_supplier"),
+        enterprise_number=string("dosis_enterprise"),
+        roles=strings("dosis_roles"),
+        admin_roles=strings("dosis_admin_roles"),
+        token=token,
+    )
+
+
+def bearer_token(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode() if isinstance(value, bytes) else value
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise errors.unauthenticated("INVALID_TOKEN", "authorization must be `Bearer <JWT>`")
+            return token.strip()
+    return None
+
+
+def authorize(policy: Policy, verifier: TokenVerifier, token: str | None) -> Identity:
+    """The caller's identity when it satisfies the policy, else UNAUTHENTICATED/PERMISSION_DENIED."""
+    if token is None:
+        if policy is Policy.NONE:
+            return ANONYMOUS
+        raise errors.unauthenticated("MISSING_TOKEN", "this call needs `authorization: Bearer <JWT>` metadata")
+    identity = verifier.verify(token)
+    if policy is Policy.SUPPLIER and not identity.supplier_id:
+        raise errors.permission_denied("SUPPLIER_TOKEN_REQUIRED", "this call needs a supplier token (dosis_supplier)")
+    if policy is Policy.PERSON and not (identity.enterprise_number and identity.subject):
+        raise errors.permission_denied(
+            "PERSON_TOKEN_REQUIRED", "this call needs a person token (sub and dosis_enterprise)"
+        )
+    if policy is Policy.CATALOG_ADMIN and "catalog-admin" not in identity.admin_roles:
+        raise errors.permission_denied("ADMIN_ROLE_REQUIRED", "this call needs the admin role catalog-admin")
+    return identity
+
+
+# --- development keys: `dosis up` without DOSIS_JWKS; never for production -------------------
+
+
+def ensure_dev_keys(state_dir: Path) -> Path:
+    """Create an ES256 key pair in the state folder once; return the JWKS path."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key_path, jwks_path = state_dir / DEV_KEY_FILE, state_dir / DEV_JWKS_FILE
+    if key_path.exists() and jwks_path.exists():
+        return jwks_path
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key()))
+    public_jwk.update(kid=f"dosis-dev-{uuid.uuid4().hex[:8]}", use="sig", alg="ES256")
+    jwks_path.write_text(json.dumps({"keys": [public_jwk]}, indent=2))
+    return jwks_path
+
+
+def mint_dev_token(settings: Settings, claims: dict, ttl_seconds: int = 3600) -> str:
+    """Sign a token with the development key in the state folder."""
+    key_path = settings.state_dir / DEV_KEY_FILE
+    if not key_path.exists():
+        raise FileNotFoundError(f"no development key in {settings.state_dir}: run `dosis up` or `dosis keys` first")
+    kid = json.loads((settings.state_dir / DEV_JWKS_FILE).read_text())["keys"][0]["kid"]
+    now = int(time.time())
+    payload = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "iat": now, "exp": now + ttl_seconds}
+    payload.update(claims)
+    return jwt.encode(payload, key_path.read_bytes(), algorithm="ES256", headers={"kid": kid})

@@ -1,0 +1,107 @@
+"""Domain errors and their one mapping to gRPC status.
+
+Code anywhere raises a DosisError; the call wrapper in services.common.calls turns it into
+a google.rpc.Status carrying one ErrorInfo (domain "dosis", an UPPER_SNAKE reason) and,
+for invalid input, one BadRequest that names every bad field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+DOMAIN = "dosis"
+
+
+@dataclass(frozen=True)
+class Violation:
+    field: str
+    reason: str
+    description: str
+
+
+class DosisError(Exception):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        reason: str,
+        message: str,
+        violations: list[Violation] | None = None,
+        metadata: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.violations = list(violations or [])
+        self.metadata = dict(metadata or {})
+
+    def to_status(self) -> status_pb2.Status:
+        details = []
+        info = any_pb2.Any()
+        info.Pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN, metadata=self.metadata))
+        details.append(info)
+        if self.violations:
+            bad = any_pb2.Any()
+            bad.Pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, reason=v.reason, description=v.description
+                        )
+                        for v in self.violations
+                    ]
+                )
+            )
+            details.append(bad)
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+
+
+def invalid_argument(violations: list[Violation]) -> DosisError:
+    """One INVALID_ARGUMENT for every bad field; the reason is the first field's."""
+    fields = ", ".join(f"{v.field} ({v.description})" for v in violations)
+    return DosisError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        violations[0].reason,
+        f"invalid request: {fields}",
+        violations,
+        {"fields": ",".join(v.field for v in violations)},
+    )
+
+
+def require(message, *names: str) -> None:
+    """INVALID_ARGUMENT naming every empty one of the given request fields."""
+    missing = [Violation(name, "REQUIRED", "is required") for name in names if not getattr(message, name)]
+    if missing:
+        raise invalid_argument(missing)
+
+
+def unauthenticated(reason: str, message: str) -> DosisError:
+    return DosisError(grpc.StatusCode.UNAUTHENTICATED, reason, message)
+
+
+def permission_denied(reason: str, message: str) -> DosisError:
+    return DosisError(grpc.StatusCode.PERMISSION_DENIED, reason, message)
+
+
+def not_found(reason: str, message: str) -> DosisError:
+    return DosisError(grpc.StatusCode.NOT_FOUND, reason, message)
+
+
+def failed_precondition(reason: str, message: str) -> DosisError:
+    return DosisError(grpc.StatusCode.FAILED_PRECONDITION, reason, message)
+
+
+def unavailable(reason: str, message: str) -> DosisError:
+    return DosisError(grpc.StatusCode.UNAVAILABLE, reason, message)
+
+
+def internal() -> DosisError:
+    return DosisError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; the operators have the details")
+
+
+def trailing_metadata(error: DosisError) -> tuple[tuple[str, bytes], ...]:
+    return (("grpc-status-details-bin", error.to_status().SerializeToString()),)

@@ -1,0 +1,52 @@
+"""Opaque keyset page tokens (AIP-158).
+
+A token holds the position after the last item returned plus a fingerprint of the query
+it belongs to, so a token reused with other parameters is refused instead of silently
+giving wrong pages. Tokens are base64url JSON: opaque to clients, readable to operators.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+
+from services.common import errors
+from services.common.errors import Violation
+
+
+def fingerprint(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def encode(position: dict, query: str) -> str:
+    raw = json.dumps({"p": position, "q": query}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(token: str, query: str) -> dict | None:
+    """The position in a token, None for an empty token; INVALID_ARGUMENT for a bad one."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        position, token_query = data["p"], data["q"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise errors.invalid_argument([Violation("page_token", "INVALID_PAGE_TOKEN", "is not a token DOSIS gave")])
+    if token_query != query:
+        raise errors.invalid_argument(
+            [Violation("page_token", "INVALID_PAGE_TOKEN", "belongs to a request with other parameters")]
+        )
+    return position
+
+
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+
+
+def page_size(requested: int) -> int:
+    if requested < 0:
+        raise errors.invalid_argument([Violation("page_size", "INVALID_PAGE_SIZE", "must not be negative")])
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
