@@ -1,0 +1,119 @@
+"""CatalogService: products, the supplier check and the status code list."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from google.protobuf import timestamp_pb2
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from dosis.v1 import catalog_pb2, catalog_pb2_grpc
+from services.catalog import repository
+from services.catalog.models import ProductRow
+from services.common import errors, labels, page_tokens
+from services.common.auth import Policy
+from services.common.errors import Violation
+
+POLICIES = {
+    "GetProduct": Policy.ANY,
+    "ListProducts": Policy.ANY,
+    "UpsertProduct": Policy.CATALOG_ADMIN,
+    "CheckProduct": Policy.ANY,
+    "ListStatusCodes": Policy.ANY,
+}
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+
+def product_message(row: ProductRow) -> catalog_pb2.Product:
+    update_time = timestamp_pb2.Timestamp()
+    update_time.FromDatetime(row.update_time)
+    return catalog_pb2.Product(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        competent_authority=row.competent_authority,
+        supplier_ids=row.supplier_ids,
+        active=row.active,
+        url=row.url,
+        update_time=update_time,
+    )
+
+
+def validate_product(product: catalog_pb2.Product) -> repository.ProductData:
+    violations = []
+    if not _ID.match(product.id):
+        violations.append(Violation("product.id", "INVALID_PRODUCT_ID", "must be 1-128 letters, digits or ._:-"))
+    if not product.name.strip() or len(product.name) > 500:
+        violations.append(Violation("product.name", "INVALID_PRODUCT_NAME", "is required, at most 500 characters"))
+    for i, supplier in enumerate(product.supplier_ids):
+        if not supplier.strip() or len(supplier) > 64:
+            violations.append(
+                Violation(f"product.supplier_ids[{i}]", "INVALID_SUPPLIER_ID", "must be 1-64 characters")
+            )
+    if len(product.url) > 2048:
+        violations.append(Violation("product.url", "INVALID_URL", "must be at most 2048 characters"))
+    if violations:
+        raise errors.invalid_argument(violations)
+    return repository.ProductData(
+        id=product.id,
+        name=product.name.strip(),
+        description=product.description,
+        competent_authority=product.competent_authority,
+        supplier_ids=tuple(s.strip() for s in product.supplier_ids),
+        active=product.active,
+        url=product.url,
+    )
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    def _read(self, fn, *args):
+        def work():
+            with Session(self._engine) as session:
+                return fn(session, *args)
+
+        return asyncio.to_thread(work)
+
+    async def GetProduct(self, request, context):
+        row = await self._read(repository.get_product, request.id)
+        if row is None:
+            raise errors.not_found("PRODUCT_NOT_FOUND", f"product {request.id!r} is not in the catalog")
+        return product_message(row)
+
+    async def ListProducts(self, request, context):
+        size = page_tokens.page_size(request.page_size)
+        query = page_tokens.fingerprint("products")
+        position = page_tokens.decode(request.page_token, query)
+        rows = await self._read(repository.list_products, position and position["id"], size + 1)
+        token = page_tokens.encode({"id": rows[size - 1].id}, query) if len(rows) > size else ""
+        return catalog_pb2.ListProductsResponse(
+            products=[product_message(r) for r in rows[:size]], next_page_token=token
+        )
+
+    async def UpsertProduct(self, request, context):
+        data = validate_product(request.product)
+
+        def work():
+            with Session(self._engine) as session, session.begin():
+                return product_message(repository.upsert_product(session, data))
+
+        return await asyncio.to_thread(work)
+
+    async def CheckProduct(self, request, context):
+        row = await self._read(repository.get_product, request.product_id)
+        if row is None:
+            return catalog_pb2.CheckProductResponse(exists=False)
+        return catalog_pb2.CheckProductResponse(
+            exists=True, active=row.active, supplier_allowed=request.supplier_id in row.supplier_ids
+        )
+
+    async def ListStatusCodes(self, request, context):
+        return catalog_pb2.ListStatusCodesResponse(
+            phases=[catalog_pb2.PhaseLabel(phase=n, label=t) for n, t in labels.phase_labels().items()],
+            status_codes=[catalog_pb2.StatusCodeLabel(status=n, label=t) for n, t in labels.status_labels().items()],
+        )

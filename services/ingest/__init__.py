@@ -1,0 +1,1 @@
+"""The ingest service (DOSIS-IN): agencies push dossier statuses."""

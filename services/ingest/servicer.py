@@ -1,0 +1,94 @@
+"""IngestService: validate, check the product with the catalog, store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from dosis.v1 import ingest_pb2, ingest_pb2_grpc
+from services.common import errors
+from services.common.auth import Identity, Policy
+from services.common.calls import current_identity
+from services.common.catalog_client import CatalogClient
+from services.common.errors import Violation
+from services.ingest.validation import validate_status
+from services.store import repository
+
+POLICIES = {
+    "PushStatus": Policy.SUPPLIER,
+    "StreamStatuses": Policy.SUPPLIER,
+    "UploadBatch": Policy.SUPPLIER,
+    "DeleteDossier": Policy.SUPPLIER,
+}
+
+_OUTCOMES = {
+    repository.Outcome.CREATED: ingest_pb2.PUSH_OUTCOME_CREATED,
+    repository.Outcome.UPDATED: ingest_pb2.PUSH_OUTCOME_UPDATED,
+    repository.Outcome.UNCHANGED: ingest_pb2.PUSH_OUTCOME_UNCHANGED,
+    repository.Outcome.STALE: ingest_pb2.PUSH_OUTCOME_STALE,
+}
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, engine: Engine, catalog: CatalogClient):
+        self._engine = engine
+        self._catalog = catalog
+
+    async def _push(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> int:
+        if not request.HasField("status"):
+            raise errors.invalid_argument([Violation("status", "MISSING_STATUS", "is required")])
+        values = validate_status(request.status)
+        await self._check_product(values["product_id"], identity)
+
+        def store():
+            with Session(self._engine) as session:
+                return repository.upsert_status(session, identity.supplier_id, values)
+
+        return _OUTCOMES[await asyncio.to_thread(store)]
+
+    async def _check_product(self, product_id: str, identity: Identity) -> None:
+        check = await self._catalog.check_product(product_id, identity.supplier_id, identity.token)
+        if not check.exists:
+            raise errors.failed_precondition("UNKNOWN_PRODUCT", f"product {product_id!r} is not in the catalog")
+        if not check.active:
+            raise errors.failed_precondition("PRODUCT_INACTIVE", f"product {product_id!r} is no longer active")
+        if not check.supplier_allowed:
+            raise errors.permission_denied(
+                "SUPPLIER_NOT_ALLOWED", f"supplier {identity.supplier_id} does not serve product {product_id!r}"
+            )
+
+    async def PushStatus(self, request, context):
+        outcome = await self._push(request, current_identity())
+        return ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
+
+    async def StreamStatuses(self, request_iterator, context):
+        identity = current_identity()
+        async for request in request_iterator:
+            try:
+                outcome = await self._push(request, identity)
+            except errors.DosisError as exc:
+                yield ingest_pb2.PushStatusResponse(
+                    outcome=ingest_pb2.PUSH_OUTCOME_REJECTED, request_id=request.request_id, error=exc.to_status()
+                )
+                continue
+            yield ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
+
+    async def UploadBatch(self, request_iterator, context):
+        raise errors.DosisError(
+            grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED", "UploadBatch is not available yet; use StreamStatuses"
+        )
+
+    async def DeleteDossier(self, request, context):
+        identity = current_identity()
+        errors.require(request, "product_id", "dossier_id")
+
+        def delete():
+            with Session(self._engine) as session:
+                return repository.delete_dossier(session, identity.supplier_id, request.product_id, request.dossier_id)
+
+        if not await asyncio.to_thread(delete):
+            raise errors.not_found("DOSSIER_NOT_FOUND", "this supplier has no such dossier")
+        return ingest_pb2.DeleteDossierResponse()

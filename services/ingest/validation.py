@@ -1,0 +1,119 @@
+"""Validation of a pushed DossierStatus: every bad field at once, then canonical values.
+
+The result is a plain dict of the store's columns (see services.store.models.Dossier),
+so the hot path builds no ORM objects and the CSV path can reuse the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+from dosis.v1 import dossier_status_pb2 as pb
+from services.common import errors
+from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
+from services.common.errors import Violation
+
+UTC = timezone.utc
+MAX_FUTURE = timedelta(minutes=5)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PRODUCT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+MAX_ROLES = 100
+MAX_ROLE_LENGTH = 200
+
+
+def _timestamp(ts) -> datetime:
+    # Microsecond precision: what both databases store, so equal pushes compare equal.
+    return datetime.fromtimestamp(ts.seconds, UTC) + timedelta(microseconds=ts.nanos // 1000)
+
+
+def validate_status(status: pb.DossierStatus, prefix: str = "status", now: datetime | None = None) -> dict:
+    """Column values of a valid status, or INVALID_ARGUMENT naming every bad field."""
+    now = now or datetime.now(UTC)
+    bad: list[Violation] = []
+
+    def violation(field: str, reason: str, description: str) -> None:
+        bad.append(Violation(f"{prefix}.{field}", reason, description))
+
+    enterprise = ""
+    try:
+        enterprise = canonical_enterprise_number(status.enterprise_number)
+    except InvalidEnterpriseNumber as exc:
+        violation("enterprise_number", "INVALID_ENTERPRISE_NUMBER", str(exc))
+
+    if not status.product_id:
+        violation("product_id", "INVALID_PRODUCT_ID", "is required")
+    elif not _PRODUCT_ID.match(status.product_id):
+        violation("product_id", "INVALID_PRODUCT_ID", "must be 1-128 letters, digits or ._:-")
+
+    if not 1 <= len(status.dossier_id) <= 128 or not status.dossier_id.isprintable():
+        violation("dossier_id", "INVALID_DOSSIER_ID", "must be 1-128 printable characters")
+
+    if status.phase not in pb.StatusPhase.values() or status.phase == pb.STATUS_PHASE_UNSPECIFIED:
+        violation("phase", "INVALID_PHASE", "must be one of the StatusPhase values, not UNSPECIFIED")
+    if status.status not in pb.StatusCode.values() or status.status == pb.STATUS_CODE_UNSPECIFIED:
+        violation("status", "INVALID_STATUS", "must be one of the StatusCode values, not UNSPECIFIED")
+
+    if len(status.detail_status) > 200:
+        violation("detail_status", "FIELD_TOO_LONG", "must be at most 200 characters")
+
+    status_time = None
+    if not status.HasField("status_time"):
+        violation("status_time", "MISSING_STATUS_TIME", "is required")
+    else:
+        status_time = _timestamp(status.status_time)
+        if status_time > now + MAX_FUTURE:
+            violation("status_time", "STATUS_TIME_IN_FUTURE", "must not be more than 5 minutes in the future")
+
+    ref = status.reference
+    if not (ref.url or ref.email or ref.contact):
+        violation("reference", "MISSING_REFERENCE", "needs at least one of url, email, contact")
+    if ref.url:
+        parts = urlsplit(ref.url)
+        if parts.scheme != "https" or not parts.netloc or len(ref.url) > 2048 or any(c.isspace() for c in ref.url):
+            violation("reference.url", "INVALID_REFERENCE_URL", "must be an https URL of at most 2048 characters")
+    if ref.email and (len(ref.email) > 254 or not _EMAIL.match(ref.email)):
+        violation("reference.email", "INVALID_REFERENCE_EMAIL", "must be an e-mail address")
+    if len(ref.contact) > 500:
+        violation("reference.contact", "FIELD_TOO_LONG", "must be at most 500 characters")
+
+    roles = sorted(set(status.required_roles))
+    if not roles and not status.public:
+        violation("required_roles", "MISSING_REQUIRED_ROLES", "must name at least one role unless public")
+    if len(roles) > MAX_ROLES:
+        violation("required_roles", "TOO_MANY_ROLES", f"at most {MAX_ROLES} roles")
+    for i, role in enumerate(status.required_roles):
+        if not role.strip() or len(role) > MAX_ROLE_LENGTH or not role.isprintable():
+            violation(f"required_roles[{i}]", "INVALID_ROLE", f"must be 1-{MAX_ROLE_LENGTH} printable characters")
+
+    if len(status.action) > 200:
+        violation("action", "FIELD_TOO_LONG", "must be at most 200 characters")
+    if status.action_required and not status.action.strip():
+        violation("action", "MISSING_ACTION", "is required when action_required is set")
+
+    visible_until = None
+    if status.HasField("visible_until"):
+        visible_until = _timestamp(status.visible_until)
+        if visible_until <= now:
+            violation("visible_until", "VISIBLE_UNTIL_IN_PAST", "must be in the future (after it the dossier is purged)")
+
+    if bad:
+        raise errors.invalid_argument(bad)
+    return {
+        "enterprise_number": enterprise,
+        "product_id": status.product_id,
+        "dossier_id": status.dossier_id,
+        "phase": status.phase,
+        "status": status.status,
+        "detail_status": status.detail_status,
+        "status_time": status_time,
+        "reference_url": ref.url,
+        "reference_email": ref.email,
+        "reference_contact": ref.contact,
+        "required_roles": roles,
+        "public": status.public,
+        "action_required": status.action_required,
+        "action": status.action,
+        "visible_until": visible_until,
+    }

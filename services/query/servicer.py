@@ -1,0 +1,160 @@
+"""QueryService: visibility, filters, keyset pages, product names."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+from google.protobuf import timestamp_pb2
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from dosis.v1 import dossier_status_pb2 as pb
+from dosis.v1 import query_pb2, query_pb2_grpc
+from services.common import errors, page_tokens
+from services.common.auth import Identity, Policy
+from services.common.calls import current_identity
+from services.common.catalog_client import CatalogClient
+from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
+from services.common.errors import Violation
+from services.store import repository
+from services.store.models import Dossier
+
+POLICIES = {
+    "ListDossiers": Policy.PERSON,
+    "GetDossier": Policy.PERSON,
+    "ListPublicDossiers": Policy.NONE,
+}
+
+
+def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def dossier_message(row: Dossier, product_name: str) -> pb.DossierStatus:
+    """The wire form of a stored dossier. required_roles is never copied out."""
+    return pb.DossierStatus(
+        enterprise_number=row.enterprise_number,
+        product_id=row.product_id,
+        dossier_id=row.dossier_id,
+        phase=row.phase,
+        status=row.status,
+        detail_status=row.detail_status,
+        status_time=_timestamp(row.status_time),
+        reference=pb.Reference(url=row.reference_url, email=row.reference_email, contact=row.reference_contact),
+        public=row.public,
+        supplier_id=row.supplier_id,
+        action_required=row.action_required,
+        action=row.action,
+        visible_until=_timestamp(row.visible_until),
+        product_name=product_name,
+        update_time=_timestamp(row.update_time),
+    )
+
+
+def _enterprise(text: str) -> str:
+    try:
+        return canonical_enterprise_number(text)
+    except InvalidEnterpriseNumber as exc:
+        raise errors.invalid_argument([Violation("enterprise_number", "INVALID_ENTERPRISE_NUMBER", str(exc))])
+
+
+def _own_enterprise(text: str, identity: Identity) -> str:
+    enterprise = _enterprise(text)
+    try:
+        own = canonical_enterprise_number(identity.enterprise_number)
+    except InvalidEnterpriseNumber:
+        own = None
+    if enterprise != own:
+        raise errors.permission_denied(
+            "ENTERPRISE_MISMATCH", "the token's dosis_enterprise is not the enterprise asked for"
+        )
+    return enterprise
+
+
+def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
+    f = request.filter
+    bad = []
+    if any(p not in pb.StatusPhase.values() or p == 0 for p in f.phases):
+        bad.append(Violation("filter.phases", "INVALID_PHASE", "must be StatusPhase values, not UNSPECIFIED"))
+    if any(s not in pb.StatusCode.values() or s == 0 for s in f.statuses):
+        bad.append(Violation("filter.statuses", "INVALID_STATUS", "must be StatusCode values, not UNSPECIFIED"))
+    if bad:
+        raise errors.invalid_argument(bad)
+    return repository.ListFilter(
+        phases=tuple(sorted(set(f.phases))),
+        statuses=tuple(sorted(set(f.statuses))),
+        product_ids=tuple(sorted(set(f.product_ids))),
+        changed_since=f.changed_since.ToDatetime(timezone.utc) if f.HasField("changed_since") else None,
+    )
+
+
+class QueryServicer(query_pb2_grpc.QueryServiceServicer):
+    def __init__(self, engine: Engine, catalog: CatalogClient, catalog_token: str = ""):
+        self._engine = engine
+        self._catalog = catalog
+        self._catalog_token = catalog_token
+
+    async def _page(self, enterprise, viewer, filters, page_size, page_token, kind) -> query_pb2.ListDossiersResponse:
+        size = page_tokens.page_size(page_size)
+        query = page_tokens.fingerprint(kind, enterprise, filters)
+        position = page_tokens.decode(page_token, query)
+        after = None
+        if position is not None:
+            after = (datetime.fromisoformat(position["t"]), int(position["i"]))
+
+        def read():
+            with Session(self._engine) as session:
+                return repository.list_visible(session, enterprise, viewer, filters, after, size + 1)
+
+        rows = await asyncio.to_thread(read)
+        token = ""
+        if len(rows) > size:
+            last = rows[size - 1]
+            token = page_tokens.encode({"t": last.status_time.isoformat(), "i": last.id}, query)
+        rows = rows[:size]
+        names = await self._names({r.product_id for r in rows})
+        return query_pb2.ListDossiersResponse(
+            dossiers=[dossier_message(r, names.get(r.product_id, "")) for r in rows], next_page_token=token
+        )
+
+    async def _names(self, product_ids: set[str]) -> dict[str, str]:
+        token = current_identity().token or self._catalog_token
+        if not product_ids or not token:
+            return {}
+        return await self._catalog.product_names(product_ids, token)
+
+    async def ListDossiers(self, request, context):
+        identity = current_identity()
+        enterprise = _own_enterprise(request.enterprise_number, identity)
+        viewer = repository.Viewer(roles=identity.roles)
+        return await self._page(enterprise, viewer, _filters(request), request.page_size, request.page_token, "list")
+
+    async def ListPublicDossiers(self, request, context):
+        enterprise = _enterprise(request.enterprise_number)
+        viewer = repository.Viewer(public_only=True)
+        return await self._page(
+            enterprise, viewer, repository.ListFilter(), request.page_size, request.page_token, "public"
+        )
+
+    async def GetDossier(self, request, context):
+        identity = current_identity()
+        enterprise = _own_enterprise(request.enterprise_number, identity)
+        errors.require(request, "product_id", "dossier_id")
+        viewer = repository.Viewer(roles=identity.roles)
+
+        def read():
+            with Session(self._engine) as session:
+                return repository.get_visible(
+                    session, enterprise, viewer, request.product_id, request.dossier_id, request.supplier_id
+                )
+
+        row = await asyncio.to_thread(read)
+        if row is None:
+            raise errors.not_found("DOSSIER_NOT_FOUND", "no such dossier, or not visible to this person")
+        names = await self._names({row.product_id})
+        return dossier_message(row, names.get(row.product_id, ""))

@@ -1,0 +1,136 @@
+"""Running services: one per process (`dosis serve`), or all three (`dosis up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.catalog import service as catalog_service
+from services.common.auth import TokenVerifier, ensure_dev_keys, mint_dev_token
+from services.common.config import Settings
+from services.common.db import make_engine, migrate
+from services.common.server import SERVICE_NAMES, build_server, run_until_signalled
+from services.ingest import service as ingest_service
+from services.query import service as query_service
+
+log = logging.getLogger("dosis")
+
+FACTORIES = {"catalog": catalog_service.create, "ingest": ingest_service.create, "query": query_service.create}
+START_ORDER = ("catalog", "ingest", "query")
+
+
+def verifier_for(settings: Settings) -> TokenVerifier:
+    return TokenVerifier(settings.jwks, settings.jwt_issuer, settings.jwt_audience)
+
+
+async def serve(name: str, settings: Settings) -> None:
+    service = FACTORIES[name](settings)
+    running = await build_server(service, verifier_for(settings), settings.addr(name))
+    log.info("dosis-%s serving on port %d", name, running.port)
+    await run_until_signalled(running)
+
+
+def prepare(settings: Settings) -> Settings:
+    """What `dosis up` does before starting anything: keys, schemas, demo catalog."""
+    if settings.uses_dev_keys:
+        ensure_dev_keys(settings.state_dir)
+        if not settings.catalog_token:
+            token = mint_dev_token(settings, {"sub": "dosis-query"}, ttl_seconds=30 * 24 * 3600)
+            settings = replace(settings, catalog_token=token)
+    store = make_engine(settings.database_url)
+    migrate(store, "store")
+    store.dispose()
+    catalog = make_engine(settings.catalog_database_url)
+    migrate(catalog, "catalog")
+    seeded = catalog_service.seed_demo_if_empty(catalog)
+    catalog.dispose()
+    if seeded:
+        log.info("catalog was empty: seeded %d demo products", seeded)
+    return settings
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DOSIS_STATE_DIR=str(settings.state_dir),
+        DOSIS_DATABASE_URL=settings.database_url,
+        DOSIS_CATALOG_DATABASE_URL=settings.catalog_database_url,
+        DOSIS_INGEST_ADDR=settings.ingest_addr,
+        DOSIS_QUERY_ADDR=settings.query_addr,
+        DOSIS_CATALOG_ADDR=settings.catalog_addr,
+        DOSIS_JWKS=settings.jwks,
+        DOSIS_JWT_ISSUER=settings.jwt_issuer,
+        DOSIS_JWT_AUDIENCE=settings.jwt_audience,
+        DOSIS_CATALOG_TOKEN=settings.catalog_token,
+    )
+    return env
+
+
+def wait_serving(address: str, service: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(
+                    health_pb2.HealthCheckRequest(service=service),
+                    timeout=max(0.1, deadline - time.monotonic()),
+                    wait_for_ready=True,  # no reconnect back-off while the server starts
+                )
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    return False
+
+
+def up(settings: Settings, on_ready) -> int:
+    """Start the three services as child processes; stop them all on Ctrl-C or SIGTERM."""
+    settings = prepare(settings)
+    env = _child_env(settings)
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        for name in START_ORDER:
+            children[name] = subprocess.Popen([sys.executable, "-m", "services", "serve", name], env=env)
+            if not wait_serving(settings.addr(name), SERVICE_NAMES[name], timeout=30):
+                log.error("dosis-%s did not become healthy on %s", name, settings.addr(name))
+                return 1
+        on_ready(settings)
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    log.error("dosis-%s exited with code %s; stopping the others", name, child.returncode)
+                    return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def run_service(name: str, settings: Settings) -> None:
+    asyncio.run(serve(name, settings))

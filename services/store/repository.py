@@ -1,0 +1,180 @@
+"""Dossier store access: small functions taking a session.
+
+Write path: look the dossier up by its identity (supplier, product, dossier id) under a
+lock (SELECT … FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers),
+then decide the outcome. So an older status never overwrites a newer one, also when
+pushes race.
+Read path: scoped to one enterprise, keyset-paged on (status_time, id) newest first;
+roles are matched here in code after the index narrowed to that enterprise, so that
+roles can later be stored encrypted.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from services.store.models import CONTENT_FIELDS, Dossier
+
+UTC = timezone.utc
+
+
+class Outcome(enum.Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    UNCHANGED = "UNCHANGED"
+    STALE = "STALE"
+
+
+def upsert_status(session: Session, supplier_id: str, values: dict, now: datetime | None = None) -> Outcome:
+    """Store one validated status (column values) in its own transaction."""
+    now = now or datetime.now(UTC)
+    for attempt in range(3):
+        try:
+            with session.begin():
+                return _upsert_locked(session, supplier_id, values, now)
+        except IntegrityError:
+            # Another writer created the same dossier between our look-up and insert:
+            # the next attempt finds its row and compares against it.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _upsert_locked(session: Session, supplier_id: str, values: dict, now: datetime) -> Outcome:
+    row = session.scalars(
+        sa.select(Dossier)
+        .where(
+            Dossier.supplier_id == supplier_id,
+            Dossier.product_id == values["product_id"],
+            Dossier.dossier_id == values["dossier_id"],
+        )
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        session.add(Dossier(supplier_id=supplier_id, update_time=now, **values))
+        session.flush()
+        return Outcome.CREATED
+    if values["status_time"] < row.status_time:
+        return Outcome.STALE
+    if all(getattr(row, name) == values[name] for name in CONTENT_FIELDS):
+        return Outcome.UNCHANGED
+    for name in CONTENT_FIELDS:
+        setattr(row, name, values[name])
+    row.update_time = now
+    session.flush()
+    return Outcome.UPDATED
+
+
+def delete_dossier(session: Session, supplier_id: str, product_id: str, dossier_id: str) -> bool:
+    with session.begin():
+        result = session.execute(
+            sa.delete(Dossier).where(
+                Dossier.supplier_id == supplier_id,
+                Dossier.product_id == product_id,
+                Dossier.dossier_id == dossier_id,
+            )
+        )
+        return result.rowcount > 0
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Whose eyes: the roles a person holds, or only public dossiers."""
+
+    roles: frozenset[str] = frozenset()
+    public_only: bool = False
+
+    def may_see(self, row: Dossier) -> bool:
+        if row.public:
+            return True
+        return not self.public_only and not self.roles.isdisjoint(row.required_roles)
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    phases: tuple[int, ...] = ()
+    statuses: tuple[int, ...] = ()
+    product_ids: tuple[str, ...] = ()
+    changed_since: datetime | None = None
+
+
+Position = tuple[datetime, int]  # (status_time, id) of the last item of the previous page
+
+
+def list_visible(
+    session: Session,
+    enterprise_number: str,
+    viewer: Viewer,
+    filters: ListFilter,
+    after: Position | None,
+    limit: int,
+    now: datetime | None = None,
+) -> list[Dossier]:
+    """Up to `limit` dossiers the viewer may see, newest status_time first, after `after`."""
+    now = now or datetime.now(UTC)
+    base = _scoped(enterprise_number, filters, now)
+    if viewer.public_only:
+        base = base.where(Dossier.public.is_(True))
+    found: list[Dossier] = []
+    batch = max(limit * 2, 100)
+    while len(found) < limit:
+        query = base
+        if after is not None:
+            time, last_id = after
+            query = query.where(
+                sa.or_(Dossier.status_time < time, sa.and_(Dossier.status_time == time, Dossier.id < last_id))
+            )
+        rows = list(session.scalars(query.order_by(Dossier.status_time.desc(), Dossier.id.desc()).limit(batch)))
+        found.extend(r for r in rows if viewer.may_see(r))
+        if len(rows) < batch:
+            break
+        after = (rows[-1].status_time, rows[-1].id)
+    return found[:limit]
+
+
+def get_visible(
+    session: Session,
+    enterprise_number: str,
+    viewer: Viewer,
+    product_id: str,
+    dossier_id: str,
+    supplier_id: str = "",
+    now: datetime | None = None,
+) -> Dossier | None:
+    query = _scoped(enterprise_number, ListFilter(), now or datetime.now(UTC)).where(
+        Dossier.product_id == product_id, Dossier.dossier_id == dossier_id
+    )
+    if supplier_id:
+        query = query.where(Dossier.supplier_id == supplier_id)
+    rows = session.scalars(query.order_by(Dossier.status_time.desc(), Dossier.id.desc()))
+    return next((r for r in rows if viewer.may_see(r)), None)
+
+
+def _scoped(enterprise_number: str, filters: ListFilter, now: datetime):
+    query = sa.select(Dossier).where(
+        Dossier.enterprise_number == enterprise_number,
+        sa.or_(Dossier.visible_until.is_(None), Dossier.visible_until > now),  # purge may lag; never show
+    )
+    if filters.phases:
+        query = query.where(Dossier.phase.in_(filters.phases))
+    if filters.statuses:
+        query = query.where(Dossier.status.in_(filters.statuses))
+    if filters.product_ids:
+        query = query.where(Dossier.product_id.in_(filters.product_ids))
+    if filters.changed_since is not None:
+        query = query.where(Dossier.update_time >= filters.changed_since)
+    return query
+
+
+def count_dossiers(session: Session, supplier_ids: Iterable[str] | None = None) -> int:
+    query = sa.select(sa.func.count()).select_from(Dossier)
+    if supplier_ids is not None:
+        query = query.where(Dossier.supplier_id.in_(list(supplier_ids)))
+    return session.scalar(query) or 0
