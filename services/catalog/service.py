@@ -38,6 +38,8 @@ def create(settings: Settings, engine=None) -> Service:
     owned = engine is None
     engine = engine or make_engine(settings.catalog_database_url)
     migrate(engine, "catalog")
+    if settings.seed_demo:
+        seed_demo_if_empty(engine)
 
     async def close():
         if owned:

@@ -30,6 +30,8 @@ class Settings:
     # Token the query service shows the catalog when its own caller sent none
     # (ListPublicDossiers), to read product names. `dosis up` mints one for development.
     catalog_token: str = ""
+    # Seed the demo products into an empty catalog at start (compose; `dosis up` always does).
+    seed_demo: bool = False
 
     @property
     def uses_dev_keys(self) -> bool:
@@ -53,4 +55,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         jwt_issuer=env.get("DOSIS_JWT_ISSUER") or "dosis-dev",
         jwt_audience=env.get("DOSIS_JWT_AUDIENCE") or "dosis",
         catalog_token=env.get("DOSIS_CATALOG_TOKEN") or "",
+        seed_demo=env.get("DOSIS_SEED_DEMO", "") in ("1", "true", "yes"),
     )
