@@ -61,6 +61,8 @@ def read_pages(start: str) -> Iterator[dict]:
 
 class _LocalPages:
     def __init__(self, path: Path):
+        if not path.exists():
+            raise FeedError(f"{path} does not exist")
         folder = path if path.is_dir() else path.parent
         files = sorted(folder.glob("*.json"))
         if not files:

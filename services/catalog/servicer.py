@@ -27,6 +27,12 @@ POLICIES = {
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
+def _after_id(position: dict) -> str:
+    if not isinstance(position["id"], str):
+        raise TypeError("bad position")
+    return position["id"]
+
+
 def product_message(row: ProductRow) -> catalog_pb2.Product:
     update_time = timestamp_pb2.Timestamp()
     update_time.FromDatetime(row.update_time)
@@ -88,8 +94,8 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListProducts(self, request, context):
         size = page_tokens.page_size(request.page_size)
         query = page_tokens.fingerprint("products")
-        position = page_tokens.decode(request.page_token, query)
-        rows = await self._read(repository.list_products, position and position["id"], size + 1)
+        after_id = page_tokens.decode(request.page_token, query, _after_id)
+        rows = await self._read(repository.list_products, after_id, size + 1)
         token = page_tokens.encode({"id": rows[size - 1].id}, query) if len(rows) > size else ""
         return catalog_pb2.ListProductsResponse(
             products=[product_message(r) for r in rows[:size]], next_page_token=token

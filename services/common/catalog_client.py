@@ -18,6 +18,7 @@ from dosis.v1 import catalog_pb2, catalog_pb2_grpc
 from services.common import errors
 
 CHECK_TTL_SECONDS = 30.0
+REFUSAL_TTL_SECONDS = 5.0  # a refusal is re-asked sooner: the product may just have been added
 NAME_TTL_SECONDS = 300.0
 DEADLINE_SECONDS = 3.0
 
@@ -27,6 +28,10 @@ class ProductCheck:
     exists: bool
     active: bool
     supplier_allowed: bool
+
+    @property
+    def allowed(self) -> bool:
+        return self.exists and self.active and self.supplier_allowed
 
 
 class _TtlCache:
@@ -51,6 +56,7 @@ class CatalogClient:
         self._channel = aio.insecure_channel(address)
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         self._checks = _TtlCache(CHECK_TTL_SECONDS)
+        self._refusals = _TtlCache(REFUSAL_TTL_SECONDS)
         self._names = _TtlCache(NAME_TTL_SECONDS)
 
     async def close(self) -> None:
@@ -58,7 +64,7 @@ class CatalogClient:
 
     async def check_product(self, product_id: str, supplier_id: str, token: str) -> ProductCheck:
         key = (product_id, supplier_id)
-        cached = self._checks.get(key)
+        cached = self._checks.get(key) or self._refusals.get(key)
         if cached is not None:
             return cached
         try:
@@ -72,7 +78,7 @@ class CatalogClient:
                 "CATALOG_UNAVAILABLE", f"the catalog could not be asked ({exc.code().name}); retry later"
             ) from None
         result = ProductCheck(reply.exists, reply.active, reply.supplier_allowed)
-        self._checks.put(key, result)
+        (self._checks if result.allowed else self._refusals).put(key, result)
         return result
 
     async def product_names(self, product_ids: set[str], token: str) -> dict[str, str]:

@@ -11,9 +11,13 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from services.common import errors
 from services.common.errors import Violation
+
+T = TypeVar("T")
 
 
 def fingerprint(*parts: object) -> str:
@@ -25,8 +29,12 @@ def encode(position: dict, query: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(token: str, query: str) -> dict | None:
-    """The position in a token, None for an empty token; INVALID_ARGUMENT for a bad one."""
+def decode(token: str, query: str, parse: Callable[[dict], T]) -> T | None:
+    """The position in a token, turned into a value by `parse`; None for an empty token.
+
+    Anything wrong, including a position that `parse` cannot read (a client edited the
+    token), is INVALID_ARGUMENT, never an internal error.
+    """
     if not token:
         return None
     try:
@@ -34,12 +42,17 @@ def decode(token: str, query: str) -> dict | None:
         data = json.loads(raw)
         position, token_query = data["p"], data["q"]
     except (binascii.Error, ValueError, KeyError, TypeError):
-        raise errors.invalid_argument([Violation("page_token", "INVALID_PAGE_TOKEN", "is not a token DOSIS gave")])
+        raise _invalid("is not a token DOSIS gave") from None
     if token_query != query:
-        raise errors.invalid_argument(
-            [Violation("page_token", "INVALID_PAGE_TOKEN", "belongs to a request with other parameters")]
-        )
-    return position
+        raise _invalid("belongs to a request with other parameters")
+    try:
+        return parse(position)
+    except (ValueError, KeyError, TypeError, OverflowError):
+        raise _invalid("is not a token DOSIS gave") from None
+
+
+def _invalid(description: str) -> errors.DosisError:
+    return errors.invalid_argument([Violation("page_token", "INVALID_PAGE_TOKEN", description)])
 
 
 MAX_PAGE_SIZE = 500

@@ -76,6 +76,13 @@ def _own_enterprise(text: str, identity: Identity) -> str:
     return enterprise
 
 
+def _position(data: dict) -> repository.Position:
+    time, row_id = datetime.fromisoformat(data["t"]), data["i"]
+    if time.tzinfo is None or not isinstance(row_id, int) or not 0 < row_id < 2**63:
+        raise ValueError("bad position")
+    return time, row_id
+
+
 def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
     f = request.filter
     bad = []
@@ -102,10 +109,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     async def _page(self, enterprise, viewer, filters, page_size, page_token, kind) -> query_pb2.ListDossiersResponse:
         size = page_tokens.page_size(page_size)
         query = page_tokens.fingerprint(kind, enterprise, filters)
-        position = page_tokens.decode(page_token, query)
-        after = None
-        if position is not None:
-            after = (datetime.fromisoformat(position["t"]), int(position["i"]))
+        after = page_tokens.decode(page_token, query, _position)
 
         def read():
             with Session(self._engine) as session:
