@@ -86,6 +86,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return asyncio.to_thread(work)
 
     async def GetProduct(self, request, context):
+        errors.require(request, "id")
         row = await self._read(repository.get_product, request.id)
         if row is None:
             raise errors.not_found("PRODUCT_NOT_FOUND", f"product {request.id!r} is not in the catalog")
@@ -111,6 +112,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         return await asyncio.to_thread(work)
 
     async def CheckProduct(self, request, context):
+        errors.require(request, "product_id", "supplier_id")
         row = await self._read(repository.get_product, request.product_id)
         if row is None:
             return catalog_pb2.CheckProductResponse(exists=False)

@@ -73,10 +73,17 @@ def invalid_argument(violations: list[Violation]) -> DosisError:
 
 
 def require(message, *names: str) -> None:
-    """INVALID_ARGUMENT naming every empty one of the given request fields."""
-    missing = [Violation(name, "REQUIRED", "is required") for name in names if not getattr(message, name)]
-    if missing:
-        raise invalid_argument(missing)
+    """INVALID_ARGUMENT naming every given request field that is empty, over 128
+    characters or not printable (identifiers used to look something up)."""
+    bad = []
+    for name in names:
+        value = getattr(message, name)
+        if not value:
+            bad.append(Violation(name, "REQUIRED", "is required"))
+        elif len(value) > 128 or not value.isprintable():
+            bad.append(Violation(name, "INVALID_IDENTIFIER", "must be 1-128 printable characters"))
+    if bad:
+        raise invalid_argument(bad)
 
 
 def unauthenticated(reason: str, message: str) -> DosisError:

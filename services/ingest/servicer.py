@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import grpc
 from sqlalchemy.engine import Engine
@@ -17,6 +18,8 @@ from services.common.errors import Violation
 from services.ingest.validation import validate_status
 from services.store import repository
 
+log = logging.getLogger(__name__)
+
 POLICIES = {
     "PushStatus": Policy.SUPPLIER,
     "StreamStatuses": Policy.SUPPLIER,
@@ -30,6 +33,12 @@ _OUTCOMES = {
     repository.Outcome.UNCHANGED: ingest_pb2.PUSH_OUTCOME_UNCHANGED,
     repository.Outcome.STALE: ingest_pb2.PUSH_OUTCOME_STALE,
 }
+
+
+def _rejected(request: ingest_pb2.PushStatusRequest, error: errors.DosisError) -> ingest_pb2.PushStatusResponse:
+    return ingest_pb2.PushStatusResponse(
+        outcome=ingest_pb2.PUSH_OUTCOME_REJECTED, request_id=request.request_id, error=error.to_status()
+    )
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -70,9 +79,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             try:
                 outcome = await self._push(request, identity)
             except errors.DosisError as exc:
-                yield ingest_pb2.PushStatusResponse(
-                    outcome=ingest_pb2.PUSH_OUTCOME_REJECTED, request_id=request.request_id, error=exc.to_status()
-                )
+                yield _rejected(request, exc)
+                continue
+            except Exception:  # noqa: BLE001 - one item's failure never ends the stream
+                log.exception("unexpected error on a StreamStatuses item")
+                yield _rejected(request, errors.internal())
                 continue
             yield ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
 

@@ -7,6 +7,7 @@ so the hot path builds no ORM objects and the CSV path can reuse the same rules.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -23,9 +24,31 @@ MAX_ROLES = 100
 MAX_ROLE_LENGTH = 200
 
 
-def _timestamp(ts) -> datetime:
-    # Microsecond precision: what both databases store, so equal pushes compare equal.
+# The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def _timestamp(ts) -> datetime | None:
+    """Microsecond precision (what both databases store, so equal pushes compare equal);
+    None when outside what a Timestamp may hold."""
+    if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos <= 999_999_999):
+        return None
     return datetime.fromtimestamp(ts.seconds, UTC) + timedelta(microseconds=ts.nanos // 1000)
+
+
+def has_control_characters(text: str, allow: str = "") -> bool:
+    """NUL and other control characters: PostgreSQL refuses NUL, and no label needs them."""
+    return any(unicodedata.category(c) == "Cc" and c not in allow for c in text)
+
+
+def _is_https_url(url: str) -> bool:
+    if len(url) > 2048 or any(c.isspace() for c in url) or has_control_characters(url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
 
 
 def validate_status(status: pb.DossierStatus, prefix: str = "status", now: datetime | None = None) -> dict:
@@ -57,26 +80,29 @@ def validate_status(status: pb.DossierStatus, prefix: str = "status", now: datet
 
     if len(status.detail_status) > 200:
         violation("detail_status", "FIELD_TOO_LONG", "must be at most 200 characters")
+    if has_control_characters(status.detail_status):
+        violation("detail_status", "CONTROL_CHARACTERS", "must not contain control characters")
 
     status_time = None
     if not status.HasField("status_time"):
         violation("status_time", "MISSING_STATUS_TIME", "is required")
+    elif (status_time := _timestamp(status.status_time)) is None:
+        violation("status_time", "INVALID_TIMESTAMP", "is not a valid timestamp (years 1-9999)")
     else:
-        status_time = _timestamp(status.status_time)
         if status_time > now + MAX_FUTURE:
             violation("status_time", "STATUS_TIME_IN_FUTURE", "must not be more than 5 minutes in the future")
 
     ref = status.reference
     if not (ref.url or ref.email or ref.contact):
         violation("reference", "MISSING_REFERENCE", "needs at least one of url, email, contact")
-    if ref.url:
-        parts = urlsplit(ref.url)
-        if parts.scheme != "https" or not parts.netloc or len(ref.url) > 2048 or any(c.isspace() for c in ref.url):
-            violation("reference.url", "INVALID_REFERENCE_URL", "must be an https URL of at most 2048 characters")
-    if ref.email and (len(ref.email) > 254 or not _EMAIL.match(ref.email)):
+    if ref.url and not _is_https_url(ref.url):
+        violation("reference.url", "INVALID_REFERENCE_URL", "must be an https URL of at most 2048 characters")
+    if ref.email and (len(ref.email) > 254 or not _EMAIL.match(ref.email) or has_control_characters(ref.email)):
         violation("reference.email", "INVALID_REFERENCE_EMAIL", "must be an e-mail address")
     if len(ref.contact) > 500:
         violation("reference.contact", "FIELD_TOO_LONG", "must be at most 500 characters")
+    if has_control_characters(ref.contact, allow="\n"):
+        violation("reference.contact", "CONTROL_CHARACTERS", "must not contain control characters but new lines")
 
     roles = sorted(set(status.required_roles))
     if not roles and not status.public:
@@ -89,13 +115,17 @@ def validate_status(status: pb.DossierStatus, prefix: str = "status", now: datet
 
     if len(status.action) > 200:
         violation("action", "FIELD_TOO_LONG", "must be at most 200 characters")
+    if has_control_characters(status.action):
+        violation("action", "CONTROL_CHARACTERS", "must not contain control characters")
     if status.action_required and not status.action.strip():
         violation("action", "MISSING_ACTION", "is required when action_required is set")
 
     visible_until = None
     if status.HasField("visible_until"):
         visible_until = _timestamp(status.visible_until)
-        if visible_until <= now:
+        if visible_until is None:
+            violation("visible_until", "INVALID_TIMESTAMP", "is not a valid timestamp (years 1-9999)")
+        elif visible_until <= now:
             violation("visible_until", "VISIBLE_UNTIL_IN_PAST", "must be in the future (after it the dossier is purged)")
 
     if bad:

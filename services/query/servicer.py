@@ -90,6 +90,8 @@ def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
         bad.append(Violation("filter.phases", "INVALID_PHASE", "must be StatusPhase values, not UNSPECIFIED"))
     if any(s not in pb.StatusCode.values() or s == 0 for s in f.statuses):
         bad.append(Violation("filter.statuses", "INVALID_STATUS", "must be StatusCode values, not UNSPECIFIED"))
+    if any(not p or len(p) > 128 or not p.isprintable() for p in f.product_ids):
+        bad.append(Violation("filter.product_ids", "INVALID_PRODUCT_ID", "must be 1-128 printable characters each"))
     if bad:
         raise errors.invalid_argument(bad)
     return repository.ListFilter(

@@ -1,0 +1,273 @@
+"""Traces, metrics and logs for one service, from the standard OTEL_* variables.
+
+One Telemetry object per service process (tests run three in one process, so nothing here
+depends on the global providers): resource service.name dosis-<service> plus version and
+instance id; OTLP/gRPC export when OTEL_EXPORTER_OTLP_ENDPOINT is set; batch span
+processor; parent-based ratio sampling (OTEL_TRACES_SAMPLER / _ARG override it).
+
+Privacy is enforced at the exit: every span passes PrivacyFilter before any exporter sees
+it, so no enterprise number, role, dossier id or URL reaches the tracing backend even if
+a library adds such an attribute. Metric attributes are chosen here and never personal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import traceback
+import uuid
+from collections.abc import Sequence
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.trace import NoOpTracerProvider, Status
+
+import services
+
+log = logging.getLogger(__name__)
+
+# --- privacy ------------------------------------------------------------------------------
+
+# Attribute keys that may leave the process. Everything else is dropped.
+_ALLOWED_KEYS = re.compile(
+    r"^(rpc\.(system|service|method|grpc\.status_code)|"
+    r"net\.(peer|host|sock)\.[a-z.]+|server\.(address|port)|client\.(address|port)|network\.[a-z.]+|"
+    r"db\.(system|name|namespace|operation|operation\.name|statement|query\.text|user)|"
+    r"dosis\.[a-z_.]+|exception\.type|otel\.[a-z_.]+)$"
+)
+# Enterprise numbers in any written form (0316.380.841, BE0316380841, 0316 380 841).
+_ENTERPRISE = re.compile(r"(?i)(?<![0-9])(be\s?)?[01][0-9]{3}[.\s]?[0-9]{3}[.\s]?[0-9]{3}(?![0-9])")
+_URL = re.compile(r"(?i)\b(?:https?|mailto):[^\s'\"]+|[^\s@'\"]+@[^\s@'\"]+\.[a-z]{2,}")
+REDACTED = "[redacted]"
+
+
+def scrub(text: str) -> str:
+    """Remove what looks like an enterprise number, URL or e-mail address from free text."""
+    return _URL.sub(REDACTED, _ENTERPRISE.sub(REDACTED, text))
+
+
+def _clean_attributes(attributes) -> dict:
+    clean = {}
+    for key, value in (attributes or {}).items():
+        if not _ALLOWED_KEYS.match(key):
+            continue
+        clean[key] = scrub(value) if isinstance(value, str) else value
+    return clean
+
+
+def private_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of the span with only allowed attributes, scrubbed values, exception events
+    reduced to their type (messages and stack traces can quote data), scrubbed status."""
+    events = []
+    for event in span.events:
+        attributes = _clean_attributes(event.attributes)
+        events.append(type(event)(event.name, attributes, event.timestamp))
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, scrub(status.description))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_clean_attributes(span.attributes),
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class PrivacyFilter(SpanExporter):
+    """Wraps an exporter: it only ever sees private_span() copies."""
+
+    def __init__(self, exporter: SpanExporter):
+        self._exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self._exporter.export([private_span(s) for s in spans])
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+def _sampler(env: dict[str, str]) -> Sampler | None:
+    if env.get("OTEL_TRACES_SAMPLER"):
+        return None  # the SDK reads OTEL_TRACES_SAMPLER and _ARG itself
+    ratio = float(env.get("OTEL_TRACES_SAMPLER_ARG") or 1.0)
+    return ParentBased(TraceIdRatioBased(ratio))
+
+
+def _not_traced(details) -> bool:
+    # Health checks and reflection are noise in traces.
+    return filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection")))(details)
+
+
+class Telemetry:
+    """The providers and instruments of one service."""
+
+    def __init__(
+        self,
+        service: str,
+        span_exporter: SpanExporter | None = None,
+        metric_reader: MetricReader | None = None,
+        env: dict[str, str] | None = None,
+        batch: bool = True,
+    ):
+        env = dict(os.environ if env is None else env)
+        self.service_name = f"dosis-{service}"
+        self.enabled = span_exporter is not None or metric_reader is not None
+        if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+            span_exporter = metric_reader = None
+            self.enabled = False
+        resource = Resource.create(
+            {
+                "service.name": self.service_name,
+                "service.namespace": "dosis",
+                "service.version": services.__version__,
+                "service.instance.id": str(uuid.uuid4()),
+            }
+        )
+        if self.enabled:
+            self.tracer_provider = TracerProvider(resource=resource, sampler=_sampler(env))
+            if span_exporter is not None:
+                processor = BatchSpanProcessor(PrivacyFilter(span_exporter)) if batch else _simple(span_exporter)
+                self.tracer_provider.add_span_processor(processor)
+            readers = [metric_reader] if metric_reader is not None else []
+            self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        else:
+            self.tracer_provider = NoOpTracerProvider()
+            self.meter_provider = NoOpMeterProvider()
+        self.tracer = self.tracer_provider.get_tracer("dosis", services.__version__)
+        meter = self.meter_provider.get_meter("dosis", services.__version__)
+        self.rpc_duration = meter.create_histogram(
+            "rpc.server.duration", unit="ms", description="Duration of DOSIS RPCs, per method and status code"
+        )
+        self.ingest_outcomes = meter.create_counter(
+            "dosis.ingest.outcomes", unit="{status}", description="Pushed statuses by outcome and supplier"
+        )
+        self.catalog_lookups = meter.create_counter(
+            "dosis.catalog.cache.lookups", unit="{lookup}", description="Catalog checks by cache result (hit, miss)"
+        )
+        self.page_sizes = meter.create_histogram(
+            "dosis.query.page_size", unit="{dossier}", description="Dossiers per answered page"
+        )
+
+    @classmethod
+    def from_env(cls, service: str, env: dict[str, str] | None = None) -> Telemetry:
+        """OTLP export (gRPC) when OTEL_EXPORTER_OTLP_ENDPOINT (or a per-signal one) is set."""
+        env = dict(os.environ if env is None else env)
+        span_exporter = metric_reader = None
+        if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            span_exporter = OTLPSpanExporter()
+        if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        return cls(service, span_exporter, metric_reader, env)
+
+    @classmethod
+    def disabled(cls, service: str) -> Telemetry:
+        return cls(service, env={})
+
+    def server_interceptors(self) -> list:
+        if not self.enabled:
+            return []
+        return [aio_server_interceptor(tracer_provider=self.tracer_provider, filter_=_not_traced)]
+
+    def client_interceptors(self) -> list:
+        if not self.enabled:
+            return []
+        return aio_client_interceptors(tracer_provider=self.tracer_provider)
+
+    def instrument_engine(self, engine) -> None:
+        """Database spans for this engine, under this service's provider.
+
+        The instrumentor's public entry point is a process-wide singleton; a per-engine
+        EngineTracer is what it attaches underneath, and what lets each service of an
+        in-process test keep its own provider.
+        """
+        if not self.enabled:
+            return
+        tracer = self.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+        usage = self.meter_provider.get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
+            "db.client.connections.usage", unit="connections"
+        )
+        EngineTracer(tracer, engine, usage)
+
+    def shutdown(self) -> None:
+        if self.enabled:
+            self.tracer_provider.shutdown()
+            self.meter_provider.shutdown()
+
+
+def _simple(exporter: SpanExporter):
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    return SimpleSpanProcessor(PrivacyFilter(exporter))
+
+
+# --- logs ---------------------------------------------------------------------------------
+
+
+class TraceContextFilter(logging.Filter):
+    """Adds trace_id/span_id of the current span, and scrubs the message."""
+
+    def __init__(self, service_name: str):
+        super().__init__()
+        self.service_name = service_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        record.trace_id = format(context.trace_id, "032x") if context.is_valid else ""
+        record.span_id = format(context.span_id, "016x") if context.is_valid else ""
+        record.service_name = self.service_name
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.exc_info and record.exc_info[0] is not None:
+            # Exception messages can quote stored values (a database error quotes the row):
+            # keep the type and where it happened, never the message.
+            kind, _, tb = record.exc_info
+            record.exc_text = "Traceback (most recent call last):\n" + "".join(traceback.format_tb(tb)) + kind.__name__
+            record.exc_info = None
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO", json_logs: bool = True) -> None:
+    """Structured JSON logs on stderr, correlated with traces."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(TraceContextFilter(f"dosis-{service}"))
+    if json_logs:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(service_name)s %(trace_id)s %(span_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(service_name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
