@@ -15,8 +15,10 @@ $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PY) -m pip install -q -e clients/python -e '.[test]'
 	touch $@
 
+# `npm install` (not `npm ci`): npm 11 leaves other platforms' optional buf binaries out of
+# the lock file and `npm ci` then refuses it; install still follows the lock's versions.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV)/.installed
