@@ -47,11 +47,26 @@ def main(log_level: str) -> None:
 
 
 @main.command()
-def up() -> None:
+@click.option(
+    "--trace", is_flag=True,
+    help="export traces and metrics over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT, default http://127.0.0.1:4317)",
+)
+def up(trace: bool) -> None:
     """Run ingest, query and catalog (SQLite in DOSIS_STATE_DIR unless configured otherwise)."""
     from services.runner import up as run_up
 
+    if trace:
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+
     def ready(settings) -> None:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if endpoint:
+            click.echo(
+                f"""
+Tracing: spans and metrics go over OTLP/gRPC to {endpoint}
+  (services dosis-ingest, dosis-query, dosis-catalog). No collector yet? Run one with a UI:
+  docker compose up jaeger   then open http://localhost:16686 and pick service dosis-ingest."""
+            )
         state = settings.state_dir
         click.echo(
             f"""

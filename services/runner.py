@@ -19,6 +19,7 @@ from services.common.auth import TokenVerifier, ensure_dev_keys, mint_dev_token
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, build_server, run_until_signalled
+from services.common.telemetry import Telemetry, configure_logging
 from services.ingest import service as ingest_service
 from services.query import service as query_service
 
@@ -33,10 +34,14 @@ def verifier_for(settings: Settings) -> TokenVerifier:
 
 
 async def serve(name: str, settings: Settings) -> None:
-    service = FACTORIES[name](settings)
+    telemetry = Telemetry.from_env(name)
+    service = FACTORIES[name](settings, telemetry=telemetry)
     running = await build_server(service, verifier_for(settings), settings.addr(name))
     log.info("dosis-%s serving on port %d", name, running.port)
-    await run_until_signalled(running)
+    try:
+        await run_until_signalled(running)
+    finally:
+        telemetry.shutdown()  # flushes the last spans and metrics
 
 
 def prepare(settings: Settings) -> Settings:
@@ -60,6 +65,7 @@ def prepare(settings: Settings) -> Settings:
 
 def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
+    env.setdefault("DOSIS_LOG_FORMAT", "text")  # a person reads these; compose keeps JSON
     env.update(
         DOSIS_STATE_DIR=str(settings.state_dir),
         DOSIS_DATABASE_URL=settings.database_url,
@@ -133,4 +139,9 @@ def up(settings: Settings, on_ready) -> int:
 
 
 def run_service(name: str, settings: Settings) -> None:
+    configure_logging(
+        name,
+        level=os.environ.get("DOSIS_LOG_LEVEL", "INFO"),
+        json_logs=os.environ.get("DOSIS_LOG_FORMAT", "json") != "text",
+    )
     asyncio.run(serve(name, settings))

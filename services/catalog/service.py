@@ -12,6 +12,7 @@ from services.catalog.servicer import POLICIES, CatalogServicer
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
+from services.common.telemetry import Telemetry
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_FEED = DEMO_DIR / "ipdc-feed"  # the sample feed of shared/data/ipdc-ldes
@@ -34,10 +35,12 @@ def seed_demo_if_empty(engine) -> int:
     return import_feed(engine, str(DEMO_FEED), str(DEMO_MAPPING))
 
 
-def create(settings: Settings, engine=None) -> Service:
+def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:
+    telemetry = telemetry or Telemetry.disabled("catalog")
     owned = engine is None
     engine = engine or make_engine(settings.catalog_database_url)
     migrate(engine, "catalog")
+    telemetry.instrument_engine(engine)
     if settings.seed_demo:
         seed_demo_if_empty(engine)
 
@@ -50,5 +53,6 @@ def create(settings: Settings, engine=None) -> Service:
         servicer=CatalogServicer(engine),
         register=catalog_pb2_grpc.add_CatalogServiceServicer_to_server,
         policies=POLICIES,
+        telemetry=telemetry,
         close=close,
     )

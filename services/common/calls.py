@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 import grpc
@@ -21,6 +22,7 @@ from grpc import aio
 
 from services.common import errors
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
+from services.common.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,18 @@ async def _abort(context: aio.ServicerContext, error: errors.DosisError) -> None
 
 
 class CallInterceptor(aio.ServerInterceptor):
-    def __init__(self, verifier: TokenVerifier, policies: Mapping[str, Policy], service_prefixes: tuple[str, ...]):
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        policies: Mapping[str, Policy],
+        service_prefixes: tuple[str, ...],
+        telemetry: Telemetry,
+    ):
         """policies: full method name (/dosis.v1.IngestService/PushStatus) → Policy."""
         self._verifier = verifier
         self._policies = dict(policies)
         self._prefixes = service_prefixes
+        self._telemetry = telemetry
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -49,7 +58,7 @@ class CallInterceptor(aio.ServerInterceptor):
             return handler
         policy = self._policies.get(method)
         authenticate = self._authenticator(policy, method)
-        return _wrap(handler, authenticate, method)
+        return _wrap(handler, authenticate, method, self._telemetry)
 
     def _authenticator(self, policy: Policy | None, method: str) -> Callable[[aio.ServicerContext], None]:
         def authenticate(context: aio.ServicerContext) -> None:
@@ -61,25 +70,39 @@ class CallInterceptor(aio.ServerInterceptor):
         return authenticate
 
 
-def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: Telemetry) -> grpc.RpcMethodHandler:
+    service, _, name = method.lstrip("/").partition("/")
+
     def unexpected(exc: Exception) -> errors.DosisError:
         log.exception("unexpected error in %s", method, exc_info=exc)
         return errors.internal()
+
+    def record(started: float, code: grpc.StatusCode) -> None:
+        telemetry.rpc_duration.record(
+            (time.perf_counter() - started) * 1000,
+            {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name, "rpc.grpc.status_code": code.value[0]},
+        )
 
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request, context):
+            started, code = time.perf_counter(), grpc.StatusCode.OK
             try:
                 authenticate(context)
                 async for response in inner(request, context):
                     yield response
             except aio.AbortError:
+                code = grpc.StatusCode.UNKNOWN
                 raise
             except errors.DosisError as exc:
+                code = exc.code
                 await _abort(context, exc)
             except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
+                code = grpc.StatusCode.INTERNAL
                 await _abort(context, unexpected(exc))
+            finally:
+                record(started, code)
 
         factory = grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
         behavior = streaming
@@ -87,15 +110,21 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str) -> grpc.Rpc
         inner = handler.unary_unary or handler.stream_unary
 
         async def unary(request, context):
+            started, code = time.perf_counter(), grpc.StatusCode.OK
             try:
                 authenticate(context)
                 return await inner(request, context)
             except aio.AbortError:
+                code = grpc.StatusCode.UNKNOWN
                 raise
             except errors.DosisError as exc:
+                code = exc.code
                 await _abort(context, exc)
             except Exception as exc:  # noqa: BLE001
+                code = grpc.StatusCode.INTERNAL
                 await _abort(context, unexpected(exc))
+            finally:
+                record(started, code)
 
         factory = grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
         behavior = unary

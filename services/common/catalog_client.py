@@ -16,6 +16,7 @@ from grpc import aio
 from dosis.client import bearer
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
 from services.common import errors
+from services.common.telemetry import Telemetry
 
 CHECK_TTL_SECONDS = 30.0
 REFUSAL_TTL_SECONDS = 5.0  # a refusal is re-asked sooner: the product may just have been added
@@ -52,8 +53,9 @@ class _TtlCache:
 
 
 class CatalogClient:
-    def __init__(self, address: str):
-        self._channel = aio.insecure_channel(address)
+    def __init__(self, address: str, telemetry: Telemetry):
+        self._telemetry = telemetry
+        self._channel = aio.insecure_channel(address, interceptors=telemetry.client_interceptors())
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         self._checks = _TtlCache(CHECK_TTL_SECONDS)
         self._refusals = _TtlCache(REFUSAL_TTL_SECONDS)
@@ -63,10 +65,17 @@ class CatalogClient:
         await self._channel.close()
 
     async def check_product(self, product_id: str, supplier_id: str, token: str) -> ProductCheck:
-        key = (product_id, supplier_id)
-        cached = self._checks.get(key) or self._refusals.get(key)
-        if cached is not None:
-            return cached
+        with self._telemetry.tracer.start_as_current_span("catalog check") as span:
+            key = (product_id, supplier_id)
+            cached = self._checks.get(key) or self._refusals.get(key)
+            span.set_attribute("dosis.catalog.cache_hit", cached is not None)
+            self._telemetry.catalog_lookups.add(1, {"result": "hit" if cached is not None else "miss"})
+            if cached is not None:
+                return cached
+            return await self._ask(key, token)
+
+    async def _ask(self, key: tuple[str, str], token: str) -> ProductCheck:
+        product_id, supplier_id = key
         try:
             reply = await self._stub.CheckProduct(
                 catalog_pb2.CheckProductRequest(product_id=product_id, supplier_id=supplier_id),

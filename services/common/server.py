@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.auth import Policy, TokenVerifier
 from services.common.calls import CallInterceptor
+from services.common.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Service:
     servicer: object
     register: Callable[[object, aio.Server], None]  # add_XServicer_to_server
     policies: Mapping[str, Policy]  # method name → policy
+    telemetry: Telemetry
     close: Callable[[], Awaitable[None]] | None = None
 
 
@@ -63,8 +65,10 @@ class RunningServer:
 
 async def build_server(service: Service, verifier: TokenVerifier, address: str) -> RunningServer:
     policies = {f"/{service.full_name}/{method}": policy for method, policy in service.policies.items()}
+    calls = CallInterceptor(verifier, policies, (f"/{service.full_name}/",), service.telemetry)
     server = aio.server(
-        interceptors=[CallInterceptor(verifier, policies, (f"/{service.full_name}/",))],
+        # Tracing outermost, so the server span covers authentication and error mapping too.
+        interceptors=[*service.telemetry.server_interceptors(), calls],
         options=_CHANNEL_OPTIONS,
     )
     service.register(service.servicer, server)

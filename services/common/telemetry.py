@@ -55,10 +55,17 @@ def scrub(text: str) -> str:
     return _URL.sub(REDACTED, _ENTERPRISE.sub(REDACTED, text))
 
 
+_ENUM_LIKE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
 def _clean_attributes(attributes) -> dict:
     clean = {}
     for key, value in (attributes or {}).items():
         if not _ALLOWED_KEYS.match(key):
+            continue
+        if key.startswith("dosis.") and isinstance(value, str) and not _ENUM_LIKE.match(value):
+            # Our own attributes carry counts, flags and enum names only; free text could
+            # hold a role or a dossier id, which no pattern can recognise.
             continue
         clean[key] = scrub(value) if isinstance(value, str) else value
     return clean
@@ -70,12 +77,12 @@ def private_span(span: ReadableSpan) -> ReadableSpan:
     events = []
     for event in span.events:
         attributes = _clean_attributes(event.attributes)
-        events.append(type(event)(event.name, attributes, event.timestamp))
+        events.append(type(event)(scrub(event.name), attributes, event.timestamp))
     status = span.status
     if status.description:
         status = Status(status.status_code, scrub(status.description))
     return ReadableSpan(
-        name=span.name,
+        name=scrub(span.name),
         context=span.context,
         parent=span.parent,
         resource=span.resource,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 import grpc
+from opentelemetry import trace
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -15,6 +17,7 @@ from services.common.auth import Identity, Policy
 from services.common.calls import current_identity
 from services.common.catalog_client import CatalogClient
 from services.common.errors import Violation
+from services.common.telemetry import Telemetry
 from services.ingest.validation import validate_status
 from services.store import repository
 
@@ -42,9 +45,14 @@ def _rejected(request: ingest_pb2.PushStatusRequest, error: errors.DosisError) -
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, engine: Engine, catalog: CatalogClient):
+    def __init__(self, engine: Engine, catalog: CatalogClient, telemetry: Telemetry):
         self._engine = engine
         self._catalog = catalog
+        self._telemetry = telemetry
+
+    def _count(self, outcome: int, identity: Identity) -> None:
+        name = ingest_pb2.PushOutcome.Name(outcome).removeprefix("PUSH_OUTCOME_").lower()
+        self._telemetry.ingest_outcomes.add(1, {"outcome": name, "supplier": identity.supplier_id})
 
     async def _push(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> int:
         if not request.HasField("status"):
@@ -70,22 +78,38 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             )
 
     async def PushStatus(self, request, context):
-        outcome = await self._push(request, current_identity())
+        identity = current_identity()
+        try:
+            outcome = await self._push(request, identity)
+        except errors.DosisError:
+            self._count(ingest_pb2.PUSH_OUTCOME_REJECTED, identity)
+            raise
+        self._count(outcome, identity)
+        trace.get_current_span().set_attribute("dosis.outcome", ingest_pb2.PushOutcome.Name(outcome))
         return ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
 
     async def StreamStatuses(self, request_iterator, context):
         identity = current_identity()
-        async for request in request_iterator:
-            try:
-                outcome = await self._push(request, identity)
-            except errors.DosisError as exc:
-                yield _rejected(request, exc)
-                continue
-            except Exception:  # noqa: BLE001 - one item's failure never ends the stream
-                log.exception("unexpected error on a StreamStatuses item")
-                yield _rejected(request, errors.internal())
-                continue
-            yield ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
+        counts: Counter[int] = Counter()
+        span = trace.get_current_span()
+        try:
+            async for request in request_iterator:
+                try:
+                    outcome = await self._push(request, identity)
+                    reply = ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
+                except errors.DosisError as exc:
+                    reply = _rejected(request, exc)
+                except Exception:  # noqa: BLE001 - one item's failure never ends the stream
+                    log.exception("unexpected error on a StreamStatuses item")
+                    reply = _rejected(request, errors.internal())
+                counts[reply.outcome] += 1
+                self._count(reply.outcome, identity)
+                yield reply
+        finally:
+            # Outcome counts on the stream's span: what the stream did, at a glance.
+            for outcome, count in counts.items():
+                name = ingest_pb2.PushOutcome.Name(outcome).removeprefix("PUSH_OUTCOME_").lower()
+                span.set_attribute(f"dosis.outcomes.{name}", count)
 
     async def UploadBatch(self, request_iterator, context):
         raise errors.DosisError(

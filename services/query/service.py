@@ -7,14 +7,17 @@ from services.common.catalog_client import CatalogClient
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
+from services.common.telemetry import Telemetry
 from services.query.servicer import POLICIES, QueryServicer
 
 
-def create(settings: Settings, engine=None) -> Service:
+def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:
+    telemetry = telemetry or Telemetry.disabled("query")
     owned = engine is None
     engine = engine or make_engine(settings.database_url)
     migrate(engine, "store")
-    catalog = CatalogClient(settings.catalog_addr)
+    telemetry.instrument_engine(engine)
+    catalog = CatalogClient(settings.catalog_addr, telemetry)
 
     async def close():
         await catalog.close()
@@ -23,8 +26,9 @@ def create(settings: Settings, engine=None) -> Service:
 
     return Service(
         full_name=SERVICE_NAMES["query"],
-        servicer=QueryServicer(engine, catalog, settings.catalog_token),
+        servicer=QueryServicer(engine, catalog, telemetry, settings.catalog_token),
         register=query_pb2_grpc.add_QueryServiceServicer_to_server,
         policies=POLICIES,
+        telemetry=telemetry,
         close=close,
     )

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime, timezone
 
 from google.protobuf import timestamp_pb2
+from opentelemetry import trace
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -17,6 +18,7 @@ from services.common.calls import current_identity
 from services.common.catalog_client import CatalogClient
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
+from services.common.telemetry import Telemetry
 from services.store import repository
 from services.store.models import Dossier
 
@@ -103,9 +105,10 @@ def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
 
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
-    def __init__(self, engine: Engine, catalog: CatalogClient, catalog_token: str = ""):
+    def __init__(self, engine: Engine, catalog: CatalogClient, telemetry: Telemetry, catalog_token: str = ""):
         self._engine = engine
         self._catalog = catalog
+        self._telemetry = telemetry
         self._catalog_token = catalog_token
 
     async def _page(self, enterprise, viewer, filters, page_size, page_token, kind) -> query_pb2.ListDossiersResponse:
@@ -123,6 +126,8 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
             last = rows[size - 1]
             token = page_tokens.encode({"t": last.status_time.isoformat(), "i": last.id}, query)
         rows = rows[:size]
+        self._telemetry.page_sizes.record(len(rows), {"rpc.method": kind})
+        trace.get_current_span().set_attribute("dosis.page_size", len(rows))
         names = await self._names({r.product_id for r in rows})
         return query_pb2.ListDossiersResponse(
             dossiers=[dossier_message(r, names.get(r.product_id, "")) for r in rows], next_page_token=token
@@ -138,13 +143,15 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         identity = current_identity()
         enterprise = _own_enterprise(request.enterprise_number, identity)
         viewer = repository.Viewer(roles=identity.roles)
-        return await self._page(enterprise, viewer, _filters(request), request.page_size, request.page_token, "list")
+        return await self._page(
+            enterprise, viewer, _filters(request), request.page_size, request.page_token, "ListDossiers"
+        )
 
     async def ListPublicDossiers(self, request, context):
         enterprise = _enterprise(request.enterprise_number)
         viewer = repository.Viewer(public_only=True)
         return await self._page(
-            enterprise, viewer, repository.ListFilter(), request.page_size, request.page_token, "public"
+            enterprise, viewer, repository.ListFilter(), request.page_size, request.page_token, "ListPublicDossiers"
         )
 
     async def GetDossier(self, request, context):
