@@ -84,3 +84,38 @@ def _service_name(resource) -> str:
 
 # One servicer class serves both services: the generated registration helpers only need the
 # method, and both services name it Export.
+
+
+def main() -> None:
+    """A sink as a process of its own (benchmarks): takes OTLP exports without decoding
+    them, so the stand-in collector costs the measured machine as little as possible.
+    Prints its endpoint, serves until stdin closes, then prints requests and bytes taken."""
+    import sys
+
+    taken = {"requests": 0, "bytes": 0}
+
+    def export(request: bytes, context) -> bytes:
+        taken["requests"] += 1
+        taken["bytes"] += len(request)
+        return b""  # an empty Export*ServiceResponse
+
+    handlers = {
+        "Export": grpc.unary_unary_rpc_method_handler(export, request_deserializer=None, response_serializer=None)
+    }
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers(
+        [
+            grpc.method_handlers_generic_handler(f"opentelemetry.proto.collector.{signal}.v1.{name}", handlers)
+            for signal, name in (("trace", "TraceService"), ("metrics", "MetricsService"))
+        ]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(f"http://127.0.0.1:{port}", flush=True)
+    sys.stdin.read()
+    server.stop(0)
+    print(f"{taken['requests']} {taken['bytes']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

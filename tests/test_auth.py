@@ -150,3 +150,17 @@ def test_over_grpc_bad_scheme_and_expired_token(stack, tokens):
     details = rpc_error(stack.catalog.ListStatusCodes, request, metadata=bearer(expired))
     assert (details.code, details.reason) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_EXPIRED")
     assert len(stack.catalog.ListStatusCodes(request, metadata=bearer(tokens.supplier())).status_codes) == 23
+
+
+def test_verified_tokens_are_cached_until_the_key_set_changes(jwks_file, keys):
+    v = TokenVerifier(str(jwks_file), ISSUER, AUDIENCE)
+    token = sign(keys, "ec-1")
+    assert v.verify(token).supplier_id == "VLAIO"
+    assert v.verify(token).supplier_id == "VLAIO"  # from the cache
+    # The operator removes the key: the cached verification must not outlive it.
+    data = json.loads(jwks_file.read_text())
+    data["keys"] = [k for k in data["keys"] if k["kid"] != "ec-1"]
+    jwks_file.write_text(json.dumps(data))
+    os.utime(jwks_file, (time.time() + 10, time.time() + 10))
+    assert reason_of(v, token) == "INVALID_TOKEN"
+

@@ -115,15 +115,19 @@ def test_a_push_is_one_trace_across_all_three_services(traced, tokens):
     ingest_server = next(s for _, s in in_trace if s.name == "/dosis.v1.IngestService/PushStatus")
     assert ingest_server.parent.span_id == root.get_span_context().span_id  # continues the caller's trace
     assert ingest_server.attributes["dosis.outcome"] == "PUSH_OUTCOME_CREATED"
-    check = next(s for _, s in in_trace if s.name == "catalog check")
-    assert check.attributes["dosis.catalog.cache_hit"] is False
+    assert ingest_server.attributes["dosis.catalog.cache_hit"] is False
     catalog_server = next(s for _, s in in_trace if s.name == "/dosis.v1.CatalogService/CheckProduct")
-    # catalog server ← ingest's client span ← "catalog check" ← ingest server
+    # catalog server ← ingest's client span ← ingest server
     client_span = by_id[catalog_server.parent.span_id]
     assert client_span.resource.attributes["service.name"] == "dosis-ingest"
-    assert by_id[client_span.parent.span_id] is check
+    assert by_id[client_span.parent.span_id] is ingest_server
     db_spans = [s for _, s in in_trace if s.attributes.get("db.system") == "sqlite"]
     assert {s.resource.attributes["service.name"] for s in db_spans} == {"dosis-ingest", "dosis-catalog"}
+    # A lone push: its group-commit batch, and the batch's statements, are in its trace.
+    batch = next(s for _, s in in_trace if s.name == "store batch")
+    assert by_id[batch.parent.span_id] is ingest_server
+    assert batch.attributes["dosis.batch.size"] == 1
+    assert any(by_id.get(s.parent.span_id) is batch for s in db_spans)
 
     # A second push of the same product is answered from the cache: no catalog call.
     for t in tel.values():
@@ -131,8 +135,40 @@ def test_a_push_is_one_trace_across_all_three_services(traced, tokens):
     with tracer.start_as_current_span("supplier push 2") as root2:
         stub.PushStatus(push_request(status(dossier="D-2")), metadata=traced_metadata(tokens.supplier()))
     spans = [s for _, s in all_spans(tel) if s.context.trace_id == root2.get_span_context().trace_id]
-    assert next(s for s in spans if s.name == "catalog check").attributes["dosis.catalog.cache_hit"] is True
+    server = next(s for s in spans if s.name == "/dosis.v1.IngestService/PushStatus")
+    assert server.attributes["dosis.catalog.cache_hit"] is True
     assert not any(s.resource.attributes["service.name"] == "dosis-catalog" for s in spans)
+
+
+def test_concurrent_pushes_share_a_batch_linked_to_each_trace(traced, tokens):
+    tel, channels = traced
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dosis.v1 import ingest_pb2_grpc
+
+    stub = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
+    tracer, _ = client_tracer()
+    supplier = tokens.supplier()
+    stub.PushStatus(push_request(status(dossier="warm")), metadata=bearer(supplier))  # fills the catalog cache
+
+    def push(i: int) -> int:
+        with tracer.start_as_current_span(f"push {i}") as span:
+            stub.PushStatus(push_request(status(dossier=f"C-{i}")), metadata=traced_metadata(supplier))
+            return span.get_span_context().trace_id
+
+    for attempt in range(10):  # concurrency is up to the scheduler: retry until two pushes met
+        tel["ingest"].spans.clear()
+        with ThreadPoolExecutor(16) as pool:
+            trace_ids = set(pool.map(push, range(attempt * 100, attempt * 100 + 32)))
+        batches = [s for s in tel["ingest"].spans.get_finished_spans() if s.name == "store batch"]
+        shared = [b for b in batches if b.attributes["dosis.batch.size"] > 1]
+        if shared:
+            break
+    assert shared, "no two concurrent pushes were ever stored in one batch"
+    assert sum(b.attributes["dosis.batch.size"] for b in batches) == 32
+    for batch in shared:
+        linked = {link.context.trace_id for link in batch.links} | {batch.context.trace_id}
+        assert len(linked) == batch.attributes["dosis.batch.size"] and linked <= trace_ids
 
 
 def test_a_list_is_one_trace_query_database_catalog(traced, tokens):

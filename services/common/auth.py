@@ -60,6 +60,7 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self._file_keys: dict[str | None, jwt.PyJWK] = {}
         self._file_mtime: float | None = None
+        self._verified: dict[str, tuple[float, float | None, Identity]] = {}
         self._url_client = jwt.PyJWKClient(jwks, lifespan=300) if jwks.startswith("https://") else None
         if self._url_client is None and not Path(jwks).exists():
             raise FileNotFoundError(f"DOSIS_JWKS file {jwks} does not exist (run `dosis keys` for a development key)")
@@ -82,6 +83,28 @@ class TokenVerifier:
         raise jwt.InvalidTokenError("unknown signing key")
 
     def verify(self, token: str) -> Identity:
+        # A backend sends the same token for many calls: verify its signature once and
+        # keep the result until the token expires (or the key set changes).
+        version = self._keyset_version()
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > time.time() and cached[1] == version:
+            return cached[2]
+        identity, expires = self._verify(token)
+        if len(self._verified) >= 10_000:
+            self._verified.clear()
+        self._verified[token] = (expires, version, identity)
+        return identity
+
+    def _keyset_version(self) -> float | None:
+        """Changes when the JWKS file does, so a removed key stops its cached tokens at once."""
+        if self._url_client is not None:
+            return None  # PyJWKClient refreshes the URL's keys itself
+        try:
+            return os.stat(self._source).st_mtime
+        except OSError:
+            return None
+
+    def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             key = self._key_for(token)
             algorithm = key.algorithm_name
@@ -100,7 +123,7 @@ class TokenVerifier:
             raise errors.unauthenticated("TOKEN_EXPIRED", "the bearer token has expired") from None
         except (jwt.PyJWTError, ValueError) as exc:
             raise errors.unauthenticated("INVALID_TOKEN", f"the bearer token is not valid: {exc}") from None
-        return _identity_from(claims, token)
+        return _identity_from(claims, token), float(claims["exp"])
 
 
 def _identity_from(claims: dict, token: str) -> Identity:

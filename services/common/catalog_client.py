@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import trace
 from grpc import aio
 
 from dosis.client import bearer
@@ -65,14 +66,14 @@ class CatalogClient:
         await self._channel.close()
 
     async def check_product(self, product_id: str, supplier_id: str, token: str) -> ProductCheck:
-        with self._telemetry.tracer.start_as_current_span("catalog check") as span:
-            key = (product_id, supplier_id)
-            cached = self._checks.get(key) or self._refusals.get(key)
-            span.set_attribute("dosis.catalog.cache_hit", cached is not None)
-            self._telemetry.catalog_lookups.add(1, {"result": "hit" if cached is not None else "miss"})
-            if cached is not None:
-                return cached
-            return await self._ask(key, token)
+        key = (product_id, supplier_id)
+        cached = self._checks.get(key) or self._refusals.get(key)
+        # On the caller's span (the ingest RPC): whether this push waited for the catalog.
+        trace.get_current_span().set_attribute("dosis.catalog.cache_hit", cached is not None)
+        self._telemetry.count_cache_lookup(cached is not None)
+        if cached is not None:
+            return cached
+        return await self._ask(key, token)
 
     async def _ask(self, key: tuple[str, str], token: str) -> ProductCheck:
         product_id, supplier_id = key

@@ -66,11 +66,7 @@ class RunningServer:
 async def build_server(service: Service, verifier: TokenVerifier, address: str) -> RunningServer:
     policies = {f"/{service.full_name}/{method}": policy for method, policy in service.policies.items()}
     calls = CallInterceptor(verifier, policies, (f"/{service.full_name}/",), service.telemetry)
-    server = aio.server(
-        # Tracing outermost, so the server span covers authentication and error mapping too.
-        interceptors=[*service.telemetry.server_interceptors(), calls],
-        options=_CHANNEL_OPTIONS,
-    )
+    server = aio.server(interceptors=[calls], options=_CHANNEL_OPTIONS)
     service.register(service.servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

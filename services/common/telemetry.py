@@ -12,6 +12,8 @@ a library adds such an attribute. Metric attributes are chosen here and never pe
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import os
 import re
@@ -20,10 +22,10 @@ import uuid
 from collections.abc import Sequence
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.metrics import NoOpMeterProvider, Observation
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -50,6 +52,7 @@ _URL = re.compile(r"(?i)\b(?:https?|mailto):[^\s'\"]+|[^\s@'\"]+@[^\s@'\"]+\.[a-
 REDACTED = "[redacted]"
 
 
+@functools.lru_cache(maxsize=4096)  # span names and SQL statements repeat endlessly
 def scrub(text: str) -> str:
     """Remove what looks like an enterprise number, URL or e-mail address from free text."""
     return _URL.sub(REDACTED, _ENTERPRISE.sub(REDACTED, text))
@@ -72,8 +75,20 @@ def _clean_attributes(attributes) -> dict:
 
 
 def private_span(span: ReadableSpan) -> ReadableSpan:
-    """A copy of the span with only allowed attributes, scrubbed values, exception events
-    reduced to their type (messages and stack traces can quote data), scrubbed status."""
+    """The span with only allowed attributes, scrubbed values, exception events reduced to
+    their type (messages and stack traces can quote data) and a scrubbed status: the span
+    itself when nothing needs removing (most spans), else a cleaned copy."""
+    attributes = _clean_attributes(span.attributes)
+    name = scrub(span.name)
+    description = span.status.description
+    if (
+        not span.events
+        and name == span.name
+        and len(attributes) == len(span.attributes or {})
+        and all(attributes[k] is v or attributes[k] == v for k, v in (span.attributes or {}).items())
+        and (not description or scrub(description) == description)
+    ):
+        return span
     events = []
     for event in span.events:
         attributes = _clean_attributes(event.attributes)
@@ -82,11 +97,11 @@ def private_span(span: ReadableSpan) -> ReadableSpan:
     if status.description:
         status = Status(status.status_code, scrub(status.description))
     return ReadableSpan(
-        name=scrub(span.name),
+        name=name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=_clean_attributes(span.attributes),
+        attributes=attributes,
         events=events,
         links=span.links,
         kind=span.kind,
@@ -123,11 +138,6 @@ def _sampler(env: dict[str, str]) -> Sampler | None:
     return ParentBased(TraceIdRatioBased(ratio))
 
 
-def _not_traced(details) -> bool:
-    # Health checks and reflection are noise in traces.
-    return filters.negate(filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection")))(details)
-
-
 class Telemetry:
     """The providers and instruments of one service."""
 
@@ -159,7 +169,10 @@ class Telemetry:
                 processor = BatchSpanProcessor(PrivacyFilter(span_exporter)) if batch else _simple(span_exporter)
                 self.tracer_provider.add_span_processor(processor)
             readers = [metric_reader] if metric_reader is not None else []
-            self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+            # Exemplars would sample trace ids into every measurement: costly, and unused here.
+            self.meter_provider = MeterProvider(
+                resource=resource, metric_readers=readers, exemplar_filter=AlwaysOffExemplarFilter()
+            )
         else:
             self.tracer_provider = NoOpTracerProvider()
             self.meter_provider = NoOpMeterProvider()
@@ -168,15 +181,29 @@ class Telemetry:
         self.rpc_duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of DOSIS RPCs, per method and status code"
         )
-        self.ingest_outcomes = meter.create_counter(
-            "dosis.ingest.outcomes", unit="{status}", description="Pushed statuses by outcome and supplier"
+        # Hot-path counts are kept in plain counters and read by the SDK at export time
+        # (observable counters): a synchronous SDK counter costs tens of µs per add.
+        self._outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._cache_lookups: collections.Counter[str] = collections.Counter()
+        meter.create_observable_counter(
+            "dosis.ingest.outcomes", unit="{status}", description="Pushed statuses by outcome and supplier",
+            callbacks=[lambda _: [
+                Observation(n, {"outcome": o, "supplier": s}) for (o, s), n in list(self._outcomes.items())
+            ]],
         )
-        self.catalog_lookups = meter.create_counter(
-            "dosis.catalog.cache.lookups", unit="{lookup}", description="Catalog checks by cache result (hit, miss)"
+        meter.create_observable_counter(
+            "dosis.catalog.cache.lookups", unit="{lookup}", description="Catalog checks by cache result (hit, miss)",
+            callbacks=[lambda _: [Observation(n, {"result": r}) for r, n in list(self._cache_lookups.items())]],
         )
         self.page_sizes = meter.create_histogram(
             "dosis.query.page_size", unit="{dossier}", description="Dossiers per answered page"
         )
+
+    def count_outcome(self, outcome: str, supplier_id: str) -> None:
+        self._outcomes[(outcome, supplier_id)] += 1
+
+    def count_cache_lookup(self, hit: bool) -> None:
+        self._cache_lookups["hit" if hit else "miss"] += 1
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None) -> Telemetry:
@@ -197,11 +224,6 @@ class Telemetry:
     def disabled(cls, service: str) -> Telemetry:
         return cls(service, env={})
 
-    def server_interceptors(self) -> list:
-        if not self.enabled:
-            return []
-        return [aio_server_interceptor(tracer_provider=self.tracer_provider, filter_=_not_traced)]
-
     def client_interceptors(self) -> list:
         if not self.enabled:
             return []
@@ -217,9 +239,8 @@ class Telemetry:
         if not self.enabled:
             return
         tracer = self.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
-        usage = self.meter_provider.get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
-            "db.client.connections.usage", unit="connections"
-        )
+        # No connection-usage metric: it costs two SDK measurements per pool checkout.
+        usage = NoOpMeterProvider().get_meter("sqlalchemy").create_up_down_counter("db.client.connections.usage")
         EngineTracer(tracer, engine, usage)
 
     def shutdown(self) -> None:

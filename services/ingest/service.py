@@ -19,14 +19,17 @@ def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) 
     telemetry.instrument_engine(engine)
     catalog = CatalogClient(settings.catalog_addr, telemetry)
 
+    servicer = IngestServicer(engine, catalog, telemetry)
+
     async def close():
+        await servicer.close()
         await catalog.close()
         if owned:
             engine.dispose()
 
     return Service(
         full_name=SERVICE_NAMES["ingest"],
-        servicer=IngestServicer(engine, catalog, telemetry),
+        servicer=servicer,
         register=ingest_pb2_grpc.add_IngestServiceServicer_to_server,
         policies=POLICIES,
         telemetry=telemetry,

@@ -20,6 +20,7 @@ from services.common.errors import Violation
 from services.common.telemetry import Telemetry
 from services.ingest.validation import validate_status
 from services.store import repository
+from services.store.writer import GroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,17 @@ def _rejected(request: ingest_pb2.PushStatusRequest, error: errors.DosisError) -
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    """Validation and catalog check per call; storage through the group-commit writer."""
+
     def __init__(self, engine: Engine, catalog: CatalogClient, telemetry: Telemetry):
         self._engine = engine
+        self._writer = GroupWriter(engine, telemetry.tracer)
         self._catalog = catalog
         self._telemetry = telemetry
 
     def _count(self, outcome: int, identity: Identity) -> None:
         name = ingest_pb2.PushOutcome.Name(outcome).removeprefix("PUSH_OUTCOME_").lower()
-        self._telemetry.ingest_outcomes.add(1, {"outcome": name, "supplier": identity.supplier_id})
+        self._telemetry.count_outcome(name, identity.supplier_id)
 
     async def _push(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> int:
         if not request.HasField("status"):
@@ -60,11 +64,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         values = validate_status(request.status)
         await self._check_product(values["product_id"], identity)
 
-        def store():
-            with Session(self._engine) as session:
-                return repository.upsert_status(session, identity.supplier_id, values)
-
-        return _OUTCOMES[await asyncio.to_thread(store)]
+        return _OUTCOMES[await self._writer.upsert(identity.supplier_id, values)]
 
     async def _check_product(self, product_id: str, identity: Identity) -> None:
         check = await self._catalog.check_product(product_id, identity.supplier_id, identity.token)
@@ -127,3 +127,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not await asyncio.to_thread(delete):
             raise errors.not_found("DOSSIER_NOT_FOUND", "this supplier has no such dossier")
         return ingest_pb2.DeleteDossierResponse()
+
+    async def close(self) -> None:
+        await self._writer.close()

@@ -32,13 +32,17 @@ class Outcome(enum.Enum):
     STALE = "STALE"
 
 
+Key = tuple[str, str, str]  # (supplier_id, product_id, dossier_id): a dossier's identity
+_READ_CHUNK = 500
+
+
 def upsert_status(session: Session, supplier_id: str, values: dict, now: datetime | None = None) -> Outcome:
-    """Store one validated status (column values) in its own transaction."""
+    """Store one validated status in its own transaction."""
     now = now or datetime.now(UTC)
     for attempt in range(3):
         try:
             with session.begin():
-                return _upsert_locked(session, supplier_id, values, now)
+                return upsert_many(session, [(supplier_id, values)], now)[0]
         except IntegrityError:
             # Another writer created the same dossier between our look-up and insert:
             # the next attempt finds its row and compares against it.
@@ -47,29 +51,63 @@ def upsert_status(session: Session, supplier_id: str, values: dict, now: datetim
     raise AssertionError("unreachable")
 
 
-def _upsert_locked(session: Session, supplier_id: str, values: dict, now: datetime) -> Outcome:
-    row = session.scalars(
-        sa.select(Dossier)
-        .where(
-            Dossier.supplier_id == supplier_id,
-            Dossier.product_id == values["product_id"],
-            Dossier.dossier_id == values["dossier_id"],
+def upsert_many(session: Session, items: list[tuple[str, dict]], now: datetime) -> list[Outcome]:
+    """Store validated statuses (supplier id, column values) inside the caller's transaction.
+
+    Set-based: one locked read of every dossier concerned, then one INSERT and one UPDATE
+    (executemany) whatever the number of items. Items are applied in order, so several
+    statuses of one dossier in one call behave exactly as successive pushes.
+    """
+    stored = _read_locked(session, {(s, v["product_id"], v["dossier_id"]) for s, v in items})
+    inserts: dict[Key, dict] = {}
+    updates: dict[Key, dict] = {}
+    outcomes = []
+    for supplier_id, values in items:
+        key = (supplier_id, values["product_id"], values["dossier_id"])
+        current = inserts.get(key) or updates.get(key) or stored.get(key)
+        if current is None:
+            inserts[key] = {"supplier_id": supplier_id, **values, "update_time": now}
+            outcomes.append(Outcome.CREATED)
+        elif values["status_time"] < current["status_time"]:
+            outcomes.append(Outcome.STALE)
+        elif all(current[name] == values[name] for name in CONTENT_FIELDS):
+            outcomes.append(Outcome.UNCHANGED)
+        else:
+            (inserts if key in inserts else updates)[key] = {**current, **values, "update_time": now}
+            outcomes.append(Outcome.UPDATED)
+    if inserts:
+        session.execute(sa.insert(Dossier.__table__), list(inserts.values()))
+    if updates:
+        session.execute(_UPDATE_BY_ID, [{f"v_{k}": v for k, v in row.items()} for row in updates.values()])
+    return outcomes
+
+
+_WRITTEN = (*CONTENT_FIELDS, "update_time")
+_UPDATE_BY_ID = (
+    sa.update(Dossier.__table__)
+    .where(Dossier.__table__.c.id == sa.bindparam("v_id"))
+    .values({name: sa.bindparam(f"v_{name}") for name in _WRITTEN})
+)
+
+
+def _read_locked(session: Session, keys: set[Key]) -> dict[Key, dict]:
+    """The stored dossiers with these identities, locked until the transaction ends
+    (FOR UPDATE on PostgreSQL, in a fixed order against deadlocks; SQLite's
+    BEGIN IMMEDIATE already holds the write lock)."""
+    table = Dossier.__table__
+    identity = sa.tuple_(table.c.supplier_id, table.c.product_id, table.c.dossier_id)
+    found: dict[Key, dict] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), _READ_CHUNK):
+        query = (
+            sa.select(table.c.id, table.c.supplier_id, table.c.product_id, table.c.dossier_id, *[table.c[n] for n in CONTENT_FIELDS])
+            .where(identity.in_(ordered[i : i + _READ_CHUNK]))
+            .order_by(table.c.supplier_id, table.c.product_id, table.c.dossier_id)
+            .with_for_update()
         )
-        .with_for_update()
-    ).one_or_none()
-    if row is None:
-        session.add(Dossier(supplier_id=supplier_id, update_time=now, **values))
-        session.flush()
-        return Outcome.CREATED
-    if values["status_time"] < row.status_time:
-        return Outcome.STALE
-    if all(getattr(row, name) == values[name] for name in CONTENT_FIELDS):
-        return Outcome.UNCHANGED
-    for name in CONTENT_FIELDS:
-        setattr(row, name, values[name])
-    row.update_time = now
-    session.flush()
-    return Outcome.UPDATED
+        for row in session.execute(query).mappings():
+            found[(row["supplier_id"], row["product_id"], row["dossier_id"])] = dict(row)
+    return found
 
 
 def delete_dossier(session: Session, supplier_id: str, product_id: str, dossier_id: str) -> bool:
