@@ -14,6 +14,7 @@ This is also the one place that will know a call's identity and outcome for the 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import time
@@ -116,27 +117,32 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
             (time.perf_counter() - started) * 1000, {**attributes, "rpc.grpc.status_code": code.value[0]}
         )
 
+    @contextlib.asynccontextmanager
+    async def guarded(context: aio.ServicerContext):
+        started, code, reason = time.perf_counter(), grpc.StatusCode.OK, ""
+        with start_span(context) as span:
+            try:
+                authenticate(context)
+                yield
+            except aio.AbortError:
+                code = grpc.StatusCode.UNKNOWN
+                raise
+            except errors.DosisError as exc:
+                code, reason = exc.code, exc.reason
+                await _abort(context, exc)
+            except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
+                code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
+                await _abort(context, unexpected(exc))
+            finally:
+                finish(span, started, code, reason)
+
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request, context):
-            started, code, reason = time.perf_counter(), grpc.StatusCode.OK, ""
-            with start_span(context) as span:
-                try:
-                    authenticate(context)
-                    async for response in inner(request, context):
-                        yield response
-                except aio.AbortError:
-                    code = grpc.StatusCode.UNKNOWN
-                    raise
-                except errors.DosisError as exc:
-                    code, reason = exc.code, exc.reason
-                    await _abort(context, exc)
-                except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
-                    code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
-                    await _abort(context, unexpected(exc))
-                finally:
-                    finish(span, started, code, reason)
+            async with guarded(context):
+                async for response in inner(request, context):
+                    yield response
 
         factory = grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
         behavior = streaming
@@ -144,22 +150,8 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         inner = handler.unary_unary or handler.stream_unary
 
         async def unary(request, context):
-            started, code, reason = time.perf_counter(), grpc.StatusCode.OK, ""
-            with start_span(context) as span:
-                try:
-                    authenticate(context)
-                    return await inner(request, context)
-                except aio.AbortError:
-                    code = grpc.StatusCode.UNKNOWN
-                    raise
-                except errors.DosisError as exc:
-                    code, reason = exc.code, exc.reason
-                    await _abort(context, exc)
-                except Exception as exc:  # noqa: BLE001
-                    code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
-                    await _abort(context, unexpected(exc))
-                finally:
-                    finish(span, started, code, reason)
+            async with guarded(context):
+                return await inner(request, context)
 
         factory = grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
         behavior = unary
