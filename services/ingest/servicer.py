@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 from collections import Counter
 
 import grpc
@@ -18,6 +19,7 @@ from services.common.calls import current_identity
 from services.common.catalog_client import CatalogClient
 from services.common.errors import Violation
 from services.common.telemetry import Telemetry
+from services.ingest import csv_batch
 from services.ingest.validation import validate_status
 from services.store import repository
 from services.store.writer import GroupWriter
@@ -43,6 +45,18 @@ def _rejected(request: ingest_pb2.PushStatusRequest, error: errors.DosisError) -
     return ingest_pb2.PushStatusResponse(
         outcome=ingest_pb2.PUSH_OUTCOME_REJECTED, request_id=request.request_id, error=error.to_status()
     )
+
+
+async def _offer(chunks: queue.Queue, item: object, work: asyncio.Future) -> bool:
+    """Hand an item to the loader thread without blocking the event loop; False when the
+    loader has already stopped (its result or error is then the answer)."""
+    while not work.done():
+        try:
+            chunks.put_nowait(item)
+            return True
+        except queue.Full:
+            await asyncio.sleep(0.002)
+    return False
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -112,9 +126,50 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 span.set_attribute(f"dosis.outcomes.{name}", count)
 
     async def UploadBatch(self, request_iterator, context):
-        raise errors.DosisError(
-            grpc.StatusCode.UNIMPLEMENTED, "NOT_IMPLEMENTED", "UploadBatch is not available yet; use StreamStatuses"
+        identity = current_identity()
+        first = await anext(aiter(request_iterator), None)
+        if first is None or not first.HasField("header"):
+            raise errors.invalid_argument([Violation("header", "MISSING_HEADER", "the first message must be the header")])
+        header = first.header
+        if header.mode == ingest_pb2.BATCH_MODE_REPLACE_PRODUCT:
+            errors.require(header, "product_id")
+            await self._check_product(header.product_id, identity)  # refuse the whole file up front
+        loop = asyncio.get_running_loop()
+
+        def check_product(product_id: str) -> errors.DosisError | None:
+            future = asyncio.run_coroutine_threadsafe(self._check_product(product_id, identity), loop)
+            try:
+                future.result(timeout=30)
+            except errors.DosisError as exc:
+                return exc
+            return None
+
+        loader = csv_batch.BatchLoader(self._engine, identity.supplier_id, header, check_product)
+        chunks: queue.Queue = queue.Queue(maxsize=16)  # bounded: a fast sender waits for the loader
+        work = asyncio.ensure_future(
+            asyncio.to_thread(loader.run, csv_batch.text_lines(csv_batch.chunks_from(chunks)))
         )
+        try:
+            async for message in request_iterator:
+                if not message.HasField("chunk"):
+                    raise errors.invalid_argument(
+                        [Violation("header", "DUPLICATE_HEADER", "only the first message is a header")]
+                    )
+                if not await _offer(chunks, message.chunk, work):
+                    break  # the loader stopped early (a bad header): its error is the answer
+            await _offer(chunks, csv_batch.END, work)
+        except BaseException:
+            # The upload broke off: the loader stores nothing more (rows of committed chunks stay).
+            work.add_done_callback(lambda f: f.cancelled() or f.exception())
+            with chunks.mutex:
+                chunks.queue.clear()  # what was not parsed yet is dropped with the rest
+            chunks.put_nowait(csv_batch.ABORT)
+            raise
+        report = (await work).message()
+        span = trace.get_current_span()
+        span.set_attribute("dosis.batch.rows", report.rows_read)
+        span.set_attribute("dosis.batch.rejected", report.rejected)
+        return report
 
     async def DeleteDossier(self, request, context):
         identity = current_identity()

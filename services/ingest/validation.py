@@ -57,7 +57,7 @@ def validate_status(status: pb.DossierStatus, prefix: str = "status", now: datet
     bad: list[Violation] = []
 
     def violation(field: str, reason: str, description: str) -> None:
-        bad.append(Violation(f"{prefix}.{field}", reason, description))
+        bad.append(Violation(f"{prefix}.{field}" if prefix else field, reason, description))
 
     enterprise = ""
     try:
