@@ -228,6 +228,89 @@ def push(enterprise, product, dossier, phase, status_code, detail, status_time, 
     click.echo(ingest_pb2.PushOutcome.Name(reply.outcome).removeprefix("PUSH_OUTCOME_"))
 
 
+UPLOAD_CHUNK = 256 * 1024
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--mode", type=click.Choice(["upsert", "replace"]), default="upsert", show_default=True,
+              help="replace: the file is the complete list of your dossiers of --product")
+@click.option("--product", default="", help="the product whose list the file is (with --mode replace)")
+@click.option("--addr", envvar="DOSIS_INGEST_ADDR", default="127.0.0.1:50051", show_default=True)
+@_token
+def upload(file, mode, product, addr, token) -> None:
+    """Upload a CSV list of dossier statuses (UploadBatch); rejected rows go to FILE.rejected.csv."""
+    import time
+    from pathlib import Path
+
+    if mode == "replace" and not product:
+        raise click.BadParameter("--mode replace needs --product", param_hint="--product")
+    path = Path(file)
+    size = path.stat().st_size
+    header = ingest_pb2.BatchHeader(
+        mode=ingest_pb2.BATCH_MODE_REPLACE_PRODUCT if mode == "replace" else ingest_pb2.BATCH_MODE_UPSERT,
+        product_id=product,
+        file_name=path.name,
+    )
+    started = time.monotonic()
+    with click.progressbar(length=size, label=f"uploading {path.name}", show_pos=True, file=sys.stderr) as bar:
+
+        def requests():
+            yield ingest_pb2.UploadBatchRequest(header=header)
+            with path.open("rb") as fh:
+                while chunk := fh.read(UPLOAD_CHUNK):
+                    bar.update(len(chunk))
+                    yield ingest_pb2.UploadBatchRequest(chunk=chunk)
+
+        with grpc.insecure_channel(addr) as channel:
+            try:
+                report = ingest_pb2_grpc.IngestServiceStub(channel).UploadBatch(
+                    requests(), metadata=bearer(_need_token(token))
+                )
+            except grpc.RpcError as err:
+                _rpc_failure(err)
+    seconds = max(time.monotonic() - started, 1e-6)
+    click.echo(
+        f"{report.rows_read} rows in {seconds:.1f} s ({report.rows_read / seconds:,.0f} rows/s): "
+        f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.stale} stale, {report.rejected} rejected, {report.deleted} deleted"
+    )
+    if mode == "replace" and report.rejected:
+        click.echo("nothing was deleted: the list had rejected rows, so it is not complete")
+    if report.rejected_rows:
+        rejected = path.with_name(path.stem + ".rejected.csv")
+        _write_rejected(path, rejected, report.rejected_rows)
+        more = f" (the first {len(report.rejected_rows)} faults)" if report.rejected > len(report.rejected_rows) else ""
+        click.echo(f"rejected rows{more} with their reasons: {rejected}")
+        sys.exit(2)
+
+
+def _write_rejected(source, target, faults) -> None:
+    """The rejected rows as they were in the file, with line, column and reason in front,
+    so the agency can fix and resend them."""
+    import csv
+
+    by_line: dict[int, list] = {}
+    for fault in faults:
+        by_line.setdefault(fault.line, []).append(fault)
+    with source.open(encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+        delimiter = ";" if first.count(";") > first.count(",") else ","
+        fh.seek(0)
+        if fh.read(1) != "\ufeff":
+            fh.seek(0)
+        reader = csv.reader(fh, delimiter=delimiter)
+        header = next(reader)
+        with target.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, delimiter=delimiter)
+            writer.writerow(["line", "column", "reason", *header])
+            next_start = 2
+            for record in reader:
+                line, next_start = next_start, reader.line_num + 1
+                for fault in by_line.get(line, ()):
+                    writer.writerow([line, fault.column, fault.reason, *record])
+
+
 @main.command("list")
 @click.argument("enterprise_number")
 @click.option("--public", is_flag=True, help="only public dossiers (no token needed)")
