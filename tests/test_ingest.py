@@ -890,28 +890,7 @@ def test_delete_without_token_is_unauthenticated(stack):
     assert len(stored_rows(stack)) == 1
 
 
-# --- 9. UploadBatch ------------------------------------------------------------------------
-
-
-def test_upload_batch_is_unimplemented(stack):
-    csv = (
-        "enterprise_number,product_id,dossier_id,phase,status,status_time,reference_url,required_roles\n"
-        f"{ENTERPRISE_A},1502,D-1,BEHANDELING_DOSSIER,IN_BEHANDELING,2024-01-01T00:00:00Z,"
-        f"https://x.be,{ROLE}\n"
-    ).encode()
-    chunks = [
-        ingest_pb2.UploadBatchRequest(
-            header=ingest_pb2.BatchHeader(mode=ingest_pb2.BATCH_MODE_UPSERT, file_name="a.csv")
-        ),
-        ingest_pb2.UploadBatchRequest(chunk=csv),
-    ]
-    expect_error(
-        stack.ingest.UploadBatch,
-        iter(chunks),
-        metadata=stack.as_supplier(),
-        code=grpc.StatusCode.UNIMPLEMENTED,
-    )
-    assert_nothing_stored(stack)
+# --- 9. UploadBatch: see tests/test_upload.py -------------------------------------------
 
 
 # --- 10. concurrency -----------------------------------------------------------------------
