@@ -33,6 +33,8 @@ POLICIES = {
     "DeleteDossier": Policy.SUPPLIER,
 }
 
+STREAM_WINDOW = 1024  # items of one stream queued for storage before their answers are sent
+
 _OUTCOMES = {
     repository.Outcome.CREATED: ingest_pb2.PUSH_OUTCOME_CREATED,
     repository.Outcome.UPDATED: ingest_pb2.PUSH_OUTCOME_UPDATED,
@@ -73,12 +75,16 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._telemetry.count_outcome(name, identity.supplier_id)
 
     async def _push(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> int:
+        stored = await self._submit(request, identity)
+        return _OUTCOMES[await stored]
+
+    async def _submit(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> asyncio.Future:
+        """Validate, check the product, and queue the status for storage (in call order)."""
         if not request.HasField("status"):
             raise errors.invalid_argument([Violation("status", "MISSING_STATUS", "is required")])
         values = validate_status(request.status)
         await self._check_product(values["product_id"], identity)
-
-        return _OUTCOMES[await self._writer.upsert(identity.supplier_id, values)]
+        return self._writer.submit(identity.supplier_id, values)
 
     async def _check_product(self, product_id: str, identity: Identity) -> None:
         check = await self._catalog.check_product(product_id, identity.supplier_id, identity.token)
@@ -103,27 +109,51 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         return ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
 
     async def StreamStatuses(self, request_iterator, context):
+        """Items are validated and queued in order while earlier ones are still being
+        stored, so a stream fills group commits instead of waiting for one commit per item;
+        answers go out in order, each once its item is stored (or rejected)."""
         identity = current_identity()
+        window: asyncio.Queue = asyncio.Queue(maxsize=STREAM_WINDOW)
+        reader = asyncio.ensure_future(self._read_stream(request_iterator, identity, window))
         counts: Counter[int] = Counter()
         span = trace.get_current_span()
         try:
-            async for request in request_iterator:
-                try:
-                    outcome = await self._push(request, identity)
-                    reply = ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
-                except errors.DosisError as exc:
-                    reply = _rejected(request, exc)
-                except Exception:  # noqa: BLE001 - one item's failure never ends the stream
-                    log.exception("unexpected error on a StreamStatuses item")
-                    reply = _rejected(request, errors.internal())
+            while (entry := await window.get()) is not None:
+                request, stored = entry
+                reply = await self._answer(request, stored)
                 counts[reply.outcome] += 1
                 self._count(reply.outcome, identity)
                 yield reply
+            await reader  # a broken request stream ends the call with its error
         finally:
+            reader.cancel()
             # Outcome counts on the stream's span: what the stream did, at a glance.
             for outcome, count in counts.items():
                 name = ingest_pb2.PushOutcome.Name(outcome).removeprefix("PUSH_OUTCOME_").lower()
                 span.set_attribute(f"dosis.outcomes.{name}", count)
+
+    async def _read_stream(self, request_iterator, identity: Identity, window: asyncio.Queue) -> None:
+        try:
+            async for request in request_iterator:
+                try:
+                    stored: asyncio.Future | Exception = await self._submit(request, identity)
+                except Exception as exc:  # noqa: BLE001 - answered as REJECTED in order
+                    stored = exc
+                await window.put((request, stored))
+        finally:
+            await window.put(None)
+
+    async def _answer(self, request, stored: asyncio.Future | Exception) -> ingest_pb2.PushStatusResponse:
+        try:
+            if isinstance(stored, Exception):
+                raise stored
+            outcome = _OUTCOMES[await stored]
+        except errors.DosisError as exc:
+            return _rejected(request, exc)
+        except Exception:  # noqa: BLE001 - one item's failure never ends the stream
+            log.exception("unexpected error on a StreamStatuses item")
+            return _rejected(request, errors.internal())
+        return ingest_pb2.PushStatusResponse(outcome=outcome, request_id=request.request_id)
 
     async def UploadBatch(self, request_iterator, context):
         identity = current_identity()

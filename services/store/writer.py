@@ -51,13 +51,18 @@ class GroupWriter:
 
     async def upsert(self, supplier_id: str, values: dict) -> Outcome:
         """Store one validated status; returns once it is committed."""
+        return await self.submit(supplier_id, values)
+
+    def submit(self, supplier_id: str, values: dict) -> asyncio.Future:
+        """Queue one validated status; the future resolves once it is committed. Statuses
+        are stored in the order they were submitted."""
         if self._task is None:
             self._queue = asyncio.Queue()
             # A clean context: the writer must not inherit the first caller's trace.
             self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(supplier_id, values, contextvars.copy_context(), future))
-        return await future
+        return future
 
     async def close(self) -> None:
         if self._task is not None:
