@@ -251,6 +251,7 @@ def upload(file, mode, product, addr, token) -> None:
         mode=ingest_pb2.BATCH_MODE_REPLACE_PRODUCT if mode == "replace" else ingest_pb2.BATCH_MODE_UPSERT,
         product_id=product,
         file_name=path.name,
+        size_bytes=size,
     )
     started = time.monotonic()
     with click.progressbar(length=size, label=f"uploading {path.name}", show_pos=True, file=sys.stderr) as bar:

@@ -5,6 +5,7 @@ The protos are the one source: every language's stubs carry the same labels.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from functools import cache
 
@@ -52,10 +53,12 @@ def _lookup(enum_name: str) -> dict[str, int]:
     return table
 
 
+@functools.lru_cache(maxsize=1024)  # CSV lists repeat a handful of values millions of times
 def parse_phase(text: str) -> int | None:
     """Enum name (with or without prefix) or Dutch label → number; None if unknown."""
     return _lookup("StatusPhase").get(_fold(text))
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_status(text: str) -> int | None:
     return _lookup("StatusCode").get(_fold(text))

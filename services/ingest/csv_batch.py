@@ -13,6 +13,7 @@ import codecs
 import csv
 import logging
 import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -55,9 +56,11 @@ _FIELD_COLUMN = {
 
 
 class RowError(ValueError):
-    def __init__(self, column: str, reason: str):
-        super().__init__(reason)
-        self.column, self.reason = column, reason
+    """A row's faults, each (column, reason)."""
+
+    def __init__(self, faults: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{c}: {r}" for c, r in faults))
+        self.faults = faults
 
 
 @dataclass
@@ -119,53 +122,79 @@ def text_lines(chunks: Iterator[bytes]) -> Iterator[str]:
         yield pending
 
 
-def _time(value: str, column: str) -> datetime:
+def _time(value: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise RowError(column, "must be an ISO 8601 date and time, e.g. 2026-03-01T10:00:00+01:00") from None
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-03-01T10:00:00+01:00") from None
     if parsed.tzinfo is None:
-        raise RowError(column, "needs a time zone (Z or an offset such as +01:00)")
+        raise ValueError("needs a time zone (Z or an offset such as +01:00)")
     return parsed.astimezone(timezone.utc)
 
 
-def _bool(value: str, column: str) -> bool:
-    folded = value.strip().lower()
+def _bool(value: str) -> bool:
+    folded = value.lower()
     if folded in _TRUE:
         return True
     if folded in _FALSE:
         return False
-    raise RowError(column, "must be true or false")
+    raise ValueError("must be true or false (ja/nee)")
 
 
-def row_status(row: dict[str, str]) -> pb.DossierStatus:
-    """A CSV row as the contract's message (then validated like any push)."""
+def row_values(row: dict[str, str]) -> dict:
+    """A CSV row's column values, validated with the rules of every push.
+
+    Every fault of the row is reported at once: those of reading its text (enum labels,
+    times, booleans) and those the push validation finds in the other fields."""
     get = lambda name: (row.get(name) or "").strip()  # noqa: E731
-    phase = labels.parse_phase(get("phase"))
-    if phase is None:
-        raise RowError("phase", "is not a phase (enum name or Dutch label)")
-    code = labels.parse_status(get("status"))
-    if code is None:
-        raise RowError("status", "is not a status code (enum name or Dutch label)")
-    if not get("status_time"):
-        raise RowError("status_time", "is required")
+    faults: list[tuple[str, str]] = []
+
+    def parsed(column: str, parse, fallback):
+        try:
+            return parse(get(column))
+        except ValueError as exc:
+            faults.append((column, str(exc)))
+            return fallback
+
+    def enum(parse, what: str):
+        def read(text: str) -> int:
+            number = parse(text)
+            if number is None:
+                raise ValueError(f"is not a {what} (enum name or Dutch label)")
+            return number
+
+        return read
+
     status = pb.DossierStatus(
         enterprise_number=get("enterprise_number"),
         product_id=get("product_id"),
         dossier_id=get("dossier_id"),
-        phase=phase,
-        status=code,
+        phase=parsed("phase", enum(labels.parse_phase, "phase"), 1),
+        status=parsed("status", enum(labels.parse_status, "status code"), 1),
         detail_status=get("detail_status"),
         reference=pb.Reference(url=get("reference_url"), email=get("reference_email"), contact=get("reference_contact")),
         required_roles=[r.strip() for r in get("required_roles").split("|") if r.strip()],
-        public=_bool(get("public"), "public"),
-        action_required=_bool(get("action_required"), "action_required"),
+        public=parsed("public", _bool, True),
+        action_required=parsed("action_required", _bool, False),
         action=get("action"),
     )
-    status.status_time.FromDatetime(_time(get("status_time"), "status_time"))
+    if get("status_time"):
+        when = parsed("status_time", _time, None)
+        if when is not None:
+            status.status_time.FromDatetime(when)
     if get("visible_until"):
-        status.visible_until.FromDatetime(_time(get("visible_until"), "visible_until"))
-    return status
+        until = parsed("visible_until", _time, None)
+        if until is not None:
+            status.visible_until.FromDatetime(until)
+    try:
+        values = validate_status(status, prefix="")
+    except errors.DosisError as exc:
+        seen = {column for column, _ in faults}
+        faults += [(_column_of(v.field), v.description) for v in exc.violations if _column_of(v.field) not in seen]
+        raise RowError(faults) from None
+    if faults:
+        raise RowError(faults)
+    return values
 
 
 def _column_of(field_path: str) -> str:
@@ -191,6 +220,8 @@ class BatchLoader:
         self._product_errors: dict[str, errors.DosisError | None] = {}
         self._seen: set[str] = set()  # REPLACE_PRODUCT: the dossier ids the file names
         self.report = Report()
+        self.complete = threading.Event()  # set by the caller once the stream has ended
+        self.whole_file = False  # ... and whether it brought the whole file
 
     def run(self, lines: Iterator[str]) -> Report:
         first = next(lines, "")
@@ -210,6 +241,10 @@ class BatchLoader:
             if len(pending) >= CHUNK_ROWS:
                 self._store(pending)
                 pending = []
+        # The last rows and the delete step wait for the caller's word that the whole file
+        # arrived: a stream that ended early must not complete a list.
+        if not self.complete.wait() or not self.whole_file:
+            raise ConnectionAbortedError("the upload did not arrive whole")
         if pending:
             self._store(pending)
         if self._replace:
@@ -232,12 +267,9 @@ class BatchLoader:
             return None
         row = dict(zip(header, record))
         try:
-            values = validate_status(row_status(row), prefix="")
+            values = row_values(row)
         except RowError as exc:
-            self.report.reject(line, [(exc.column, exc.reason)])
-            return None
-        except errors.DosisError as exc:
-            self.report.reject(line, [(_column_of(v.field), v.description) for v in exc.violations])
+            self.report.reject(line, exc.faults)
             return None
         if self._replace and values["product_id"] != self._product:
             self.report.reject(line, [("product_id", f"must be {self._product}, the product being replaced")])

@@ -179,23 +179,33 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         work = asyncio.ensure_future(
             asyncio.to_thread(loader.run, csv_batch.text_lines(csv_batch.chunks_from(chunks)))
         )
+        received = 0
         try:
             async for message in request_iterator:
                 if not message.HasField("chunk"):
                     raise errors.invalid_argument(
                         [Violation("header", "DUPLICATE_HEADER", "only the first message is a header")]
                     )
+                received += len(message.chunk)
                 if not await _offer(chunks, message.chunk, work):
                     break  # the loader stopped early (a bad header): its error is the answer
             await _offer(chunks, csv_batch.END, work)
+            if header.size_bytes and received != header.size_bytes:
+                raise errors.invalid_argument([Violation(
+                    "header.size_bytes", "TRUNCATED_UPLOAD",
+                    f"the stream brought {received} of {header.size_bytes} bytes; the last rows were not stored",
+                )])
+            loader.whole_file = True
+            loader.complete.set()
+            report = (await work).message()
         except BaseException:
             # The upload broke off: the loader stores nothing more (rows of committed chunks stay).
+            loader.complete.set()  # whole_file stays False unless the file was complete
             work.add_done_callback(lambda f: f.cancelled() or f.exception())
             with chunks.mutex:
                 chunks.queue.clear()  # what was not parsed yet is dropped with the rest
             chunks.put_nowait(csv_batch.ABORT)
             raise
-        report = (await work).message()
         span = trace.get_current_span()
         span.set_attribute("dosis.batch.rows", report.rows_read)
         span.set_attribute("dosis.batch.rejected", report.rejected)

@@ -26,7 +26,7 @@ from dosis.v1 import dossier_status_pb2 as dosis_dot_v1_dot_dossier__status__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64osis/v1/ingest.proto\x12\x08\x64osis.v1\x1a\x1d\x64osis/v1/dossier_status.proto\x1a\x17google/rpc/status.proto\"P\n\x11PushStatusRequest\x12\'\n\x06status\x18\x01 \x01(\x0b\x32\x17.dosis.v1.DossierStatus\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"s\n\x12PushStatusResponse\x12&\n\x07outcome\x18\x01 \x01(\x0e\x32\x15.dosis.v1.PushOutcome\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\"Y\n\x12UploadBatchRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.dosis.v1.BatchHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07\x63ontent\"W\n\x0b\x42\x61tchHeader\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.dosis.v1.BatchMode\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\";\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb5\x01\n\x0b\x42\x61tchReport\x12\x11\n\trows_read\x18\x01 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\x0f\n\x07updated\x18\x03 \x01(\x03\x12\x11\n\tunchanged\x18\x04 \x01(\x03\x12\r\n\x05stale\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x07 \x01(\x03\x12,\n\rrejected_rows\x18\x08 \x03(\x0b\x32\x15.dosis.v1.RejectedRow\">\n\x14\x44\x65leteDossierRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x12\n\ndossier_id\x18\x02 \x01(\t\"\x17\n\x15\x44\x65leteDossierResponse*\xae\x01\n\x0bPushOutcome\x12\x1c\n\x18PUSH_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14PUSH_OUTCOME_CREATED\x10\x01\x12\x18\n\x14PUSH_OUTCOME_UPDATED\x10\x02\x12\x1a\n\x16PUSH_OUTCOME_UNCHANGED\x10\x03\x12\x16\n\x12PUSH_OUTCOME_STALE\x10\x04\x12\x19\n\x15PUSH_OUTCOME_REJECTED\x10\x05*^\n\tBatchMode\x12\x1a\n\x16\x42\x41TCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x42\x41TCH_MODE_UPSERT\x10\x01\x12\x1e\n\x1a\x42\x41TCH_MODE_REPLACE_PRODUCT\x10\x02\x32\xc1\x02\n\rIngestService\x12G\n\nPushStatus\x12\x1b.dosis.v1.PushStatusRequest\x1a\x1c.dosis.v1.PushStatusResponse\x12O\n\x0eStreamStatuses\x12\x1b.dosis.v1.PushStatusRequest\x1a\x1c.dosis.v1.PushStatusResponse(\x01\x30\x01\x12\x44\n\x0bUploadBatch\x12\x1c.dosis.v1.UploadBatchRequest\x1a\x15.dosis.v1.BatchReport(\x01\x12P\n\rDeleteDossier\x12\x1e.dosis.v1.DeleteDossierRequest\x1a\x1f.dosis.v1.DeleteDossierResponseB,\n\x16\x62\x65.vlaanderen.dosis.v1P\x01Z\x10\x64osis/v1;dosisv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x64osis/v1/ingest.proto\x12\x08\x64osis.v1\x1a\x1d\x64osis/v1/dossier_status.proto\x1a\x17google/rpc/status.proto\"P\n\x11PushStatusRequest\x12\'\n\x06status\x18\x01 \x01(\x0b\x32\x17.dosis.v1.DossierStatus\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"s\n\x12PushStatusResponse\x12&\n\x07outcome\x18\x01 \x01(\x0e\x32\x15.dosis.v1.PushOutcome\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12!\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.Status\"Y\n\x12UploadBatchRequest\x12\'\n\x06header\x18\x01 \x01(\x0b\x32\x15.dosis.v1.BatchHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07\x63ontent\"k\n\x0b\x42\x61tchHeader\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.dosis.v1.BatchMode\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x11\n\tfile_name\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\";\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06\x63olumn\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb5\x01\n\x0b\x42\x61tchReport\x12\x11\n\trows_read\x18\x01 \x01(\x03\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\x0f\n\x07updated\x18\x03 \x01(\x03\x12\x11\n\tunchanged\x18\x04 \x01(\x03\x12\r\n\x05stale\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x0f\n\x07\x64\x65leted\x18\x07 \x01(\x03\x12,\n\rrejected_rows\x18\x08 \x03(\x0b\x32\x15.dosis.v1.RejectedRow\">\n\x14\x44\x65leteDossierRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x12\n\ndossier_id\x18\x02 \x01(\t\"\x17\n\x15\x44\x65leteDossierResponse*\xae\x01\n\x0bPushOutcome\x12\x1c\n\x18PUSH_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14PUSH_OUTCOME_CREATED\x10\x01\x12\x18\n\x14PUSH_OUTCOME_UPDATED\x10\x02\x12\x1a\n\x16PUSH_OUTCOME_UNCHANGED\x10\x03\x12\x16\n\x12PUSH_OUTCOME_STALE\x10\x04\x12\x19\n\x15PUSH_OUTCOME_REJECTED\x10\x05*^\n\tBatchMode\x12\x1a\n\x16\x42\x41TCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x42\x41TCH_MODE_UPSERT\x10\x01\x12\x1e\n\x1a\x42\x41TCH_MODE_REPLACE_PRODUCT\x10\x02\x32\xc1\x02\n\rIngestService\x12G\n\nPushStatus\x12\x1b.dosis.v1.PushStatusRequest\x1a\x1c.dosis.v1.PushStatusResponse\x12O\n\x0eStreamStatuses\x12\x1b.dosis.v1.PushStatusRequest\x1a\x1c.dosis.v1.PushStatusResponse(\x01\x30\x01\x12\x44\n\x0bUploadBatch\x12\x1c.dosis.v1.UploadBatchRequest\x1a\x15.dosis.v1.BatchReport(\x01\x12P\n\rDeleteDossier\x12\x1e.dosis.v1.DeleteDossierRequest\x1a\x1f.dosis.v1.DeleteDossierResponseB,\n\x16\x62\x65.vlaanderen.dosis.v1P\x01Z\x10\x64osis/v1;dosisv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dosis.v1.ingest_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\026be.vlaanderen.dosis.v1P\001Z\020dosis/v1;dosisv1'
-  _globals['_PUSHOUTCOME']._serialized_start=805
-  _globals['_PUSHOUTCOME']._serialized_end=979
-  _globals['_BATCHMODE']._serialized_start=981
-  _globals['_BATCHMODE']._serialized_end=1075
+  _globals['_PUSHOUTCOME']._serialized_start=825
+  _globals['_PUSHOUTCOME']._serialized_end=999
+  _globals['_BATCHMODE']._serialized_start=1001
+  _globals['_BATCHMODE']._serialized_end=1095
   _globals['_PUSHSTATUSREQUEST']._serialized_start=91
   _globals['_PUSHSTATUSREQUEST']._serialized_end=171
   _globals['_PUSHSTATUSRESPONSE']._serialized_start=173
@@ -45,15 +45,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADBATCHREQUEST']._serialized_start=290
   _globals['_UPLOADBATCHREQUEST']._serialized_end=379
   _globals['_BATCHHEADER']._serialized_start=381
-  _globals['_BATCHHEADER']._serialized_end=468
-  _globals['_REJECTEDROW']._serialized_start=470
-  _globals['_REJECTEDROW']._serialized_end=529
-  _globals['_BATCHREPORT']._serialized_start=532
-  _globals['_BATCHREPORT']._serialized_end=713
-  _globals['_DELETEDOSSIERREQUEST']._serialized_start=715
-  _globals['_DELETEDOSSIERREQUEST']._serialized_end=777
-  _globals['_DELETEDOSSIERRESPONSE']._serialized_start=779
-  _globals['_DELETEDOSSIERRESPONSE']._serialized_end=802
-  _globals['_INGESTSERVICE']._serialized_start=1078
-  _globals['_INGESTSERVICE']._serialized_end=1399
+  _globals['_BATCHHEADER']._serialized_end=488
+  _globals['_REJECTEDROW']._serialized_start=490
+  _globals['_REJECTEDROW']._serialized_end=549
+  _globals['_BATCHREPORT']._serialized_start=552
+  _globals['_BATCHREPORT']._serialized_end=733
+  _globals['_DELETEDOSSIERREQUEST']._serialized_start=735
+  _globals['_DELETEDOSSIERREQUEST']._serialized_end=797
+  _globals['_DELETEDOSSIERRESPONSE']._serialized_start=799
+  _globals['_DELETEDOSSIERRESPONSE']._serialized_end=822
+  _globals['_INGESTSERVICE']._serialized_start=1098
+  _globals['_INGESTSERVICE']._serialized_end=1419
 # @@protoc_insertion_point(module_scope)

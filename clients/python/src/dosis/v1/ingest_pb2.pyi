@@ -60,14 +60,16 @@ class UploadBatchRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[BatchHeader, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
 
 class BatchHeader(_message.Message):
-    __slots__ = ("mode", "product_id", "file_name")
+    __slots__ = ("mode", "product_id", "file_name", "size_bytes")
     MODE_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     mode: BatchMode
     product_id: str
     file_name: str
-    def __init__(self, mode: _Optional[_Union[BatchMode, str]] = ..., product_id: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, mode: _Optional[_Union[BatchMode, str]] = ..., product_id: _Optional[str] = ..., file_name: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class RejectedRow(_message.Message):
     __slots__ = ("line", "column", "reason")
