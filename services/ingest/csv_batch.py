@@ -230,8 +230,20 @@ class BatchLoader:
         reader = csv.reader(lines, delimiter=delimiter)
         pending: list[tuple[int, dict]] = []
         next_start = 2  # the file line where the next record starts (the header is line 1)
-        for record in reader:
-            line, next_start = next_start, reader.line_num + 2
+        records = iter(reader)
+        while True:
+            line = next_start
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                # A stray quote swallows the rest of the file: say where, keep what was read.
+                self.report.reject(line, [("", f"the CSV cannot be read from here on ({exc}); a stray quote?")])
+                for _ in lines:  # drain the stream so the sender is not left waiting
+                    pass
+                break
+            next_start = reader.line_num + 2
             if not any(value.strip() for value in record):
                 continue  # a blank line
             self.report.rows_read += 1

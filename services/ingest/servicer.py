@@ -33,6 +33,7 @@ POLICIES = {
     "DeleteDossier": Policy.SUPPLIER,
 }
 
+GRACE_WITHOUT_SIZE = 0.25  # seconds; see UploadBatch
 STREAM_WINDOW = 1024  # items of one stream queued for storage before their answers are sent
 
 _OUTCOMES = {
@@ -190,6 +191,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 if not await _offer(chunks, message.chunk, work):
                     break  # the loader stopped early (a bad header): its error is the answer
             await _offer(chunks, csv_batch.END, work)
+            if not header.size_bytes:
+                # Without size_bytes a cut stream cannot be told from a whole one: grpc ends the
+                # request stream first and delivers the client's cancellation just after. Give
+                # it that moment before the last rows (and any delete) are stored.
+                await asyncio.sleep(GRACE_WITHOUT_SIZE)
+                if context.cancelled():
+                    raise asyncio.CancelledError()
             if header.size_bytes and received != header.size_bytes:
                 raise errors.invalid_argument([Violation(
                     "header.size_bytes", "TRUNCATED_UPLOAD",

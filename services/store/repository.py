@@ -98,8 +98,8 @@ def _update(session: Session, rows: list[dict]) -> None:
     if session.bind.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
         # COPY into a staging table, then one set-based UPDATE: the driver's fastest route.
         session.execute(sa.text(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS dossier_staging "
-            "(LIKE dossiers INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            "CREATE TEMPORARY TABLE IF NOT EXISTS dossier_staging ON COMMIT DELETE ROWS AS "
+            f"SELECT id, {', '.join(_WRITTEN)} FROM dossiers WITH NO DATA"
         ))
         _copy(session, "dossier_staging", ("id", *_WRITTEN), rows)
         assignments = ", ".join(f"{name} = s.{name}" for name in _WRITTEN)
@@ -111,12 +111,18 @@ def _update(session: Session, rows: list[dict]) -> None:
 
 def _copy(session: Session, table: str, columns: tuple[str, ...], rows: list[dict]) -> None:
     """COPY rows into a table over the session's own connection (same transaction)."""
+    import psycopg
+
     driver = session.connection().connection.dbapi_connection
     json_columns = {"required_roles"}
-    with driver.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
+    except psycopg.errors.IntegrityError as exc:
+        # As SQLAlchemy's own error, so callers retry a race with another writer as usual.
+        raise IntegrityError(statement, None, exc) from exc
 
 
 _WRITTEN = (*CONTENT_FIELDS, "update_time")
