@@ -7,7 +7,6 @@ import logging
 import queue
 from collections import Counter
 
-import grpc
 from opentelemetry import trace
 from sqlalchemy.engine import Engine
 from sqlmodel import Session

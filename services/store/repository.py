@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -276,10 +275,3 @@ def _scoped(enterprise_number: str, filters: ListFilter, now: datetime):
     if filters.changed_since is not None:
         query = query.where(Dossier.update_time >= filters.changed_since)
     return query
-
-
-def count_dossiers(session: Session, supplier_ids: Iterable[str] | None = None) -> int:
-    query = sa.select(sa.func.count()).select_from(Dossier)
-    if supplier_ids is not None:
-        query = query.where(Dossier.supplier_id.in_(list(supplier_ids)))
-    return session.scalar(query) or 0

@@ -49,10 +49,6 @@ class GroupWriter:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
 
-    async def upsert(self, supplier_id: str, values: dict) -> Outcome:
-        """Store one validated status; returns once it is committed."""
-        return await self.submit(supplier_id, values)
-
     def submit(self, supplier_id: str, values: dict) -> asyncio.Future:
         """Queue one validated status; the future resolves once it is committed. Statuses
         are stored in the order they were submitted."""
