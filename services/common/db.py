@@ -94,3 +94,17 @@ def migrate(engine: Engine, store: str) -> None:
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(store.encode())})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def run_migration_environment() -> None:
+    """The body of both stores' alembic env.py: run on the connection migrate() hands over."""
+    from alembic import context
+
+    config = context.config
+    context.configure(
+        connection=config.attributes["connection"],
+        version_table=config.get_main_option("version_table"),
+        render_as_batch=True,  # SQLite alters tables by copy
+    )
+    with context.begin_transaction():
+        context.run_migrations()

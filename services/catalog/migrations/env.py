@@ -1,12 +1,5 @@
-"""Alembic environment: runs on the connection that services.common.db.migrate hands over."""
+"""Alembic environment: shared by both stores (services.common.db.migrate runs it)."""
 
-from alembic import context
+from services.common.db import run_migration_environment
 
-config = context.config
-context.configure(
-    connection=config.attributes["connection"],
-    version_table=config.get_main_option("version_table"),
-    render_as_batch=True,  # SQLite alters tables by copy
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_migration_environment()
