@@ -342,11 +342,11 @@ def _bad(id_: str, field: str, reason: str, **fields):
             "VISIBLE_UNTIL_IN_PAST",
             visible_until=datetime.now(UTC) - timedelta(minutes=1),
         ),
-        _bad(
-            "six-minutes-ahead",
+        _bad(  # far enough ahead to stay so however late in the run this case comes
+            "an-hour-ahead",
             "status.status_time",
             "STATUS_TIME_IN_FUTURE",
-            when=datetime.now(UTC) + timedelta(minutes=6),
+            when=datetime.now(UTC) + timedelta(hours=1),
         ),
     ],
 )

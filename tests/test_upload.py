@@ -247,6 +247,56 @@ def test_several_statuses_of_one_dossier_in_one_file_apply_in_order(stack):
     assert stored(stack)[("VLAIO", "1502", "S-1")]["status"] == pb.STATUS_CODE_IN_BEHANDELING
 
 
+def test_a_pushed_status_and_the_same_row_in_a_list_are_one_status(stack):
+    """Pushes and lists store by different routes (repository.upsert_many, store.bulk): the
+    same content must compare equal across them, whichever came first."""
+    from tests.helpers import push_request, status
+
+    when = T0.replace(microsecond=123456)
+    until = NOW.replace(microsecond=0) + timedelta(days=30)
+
+    def pushed(dossier: str, *, code=pb.STATUS_CODE_IN_BEHANDELING):
+        message = status(ENTERPRISE_A, "1502", dossier, when=when, code=code, roles=("Boekhouder", "Aankoper"),
+                         visible_until=until, detail_status="stap 1 — é", action_required=True, action="Bel ons")
+        return stack.ingest.PushStatus(push_request(message), metadata=stack.as_supplier()).outcome
+
+    def listed_row(dossier: str, *, code="IN_BEHANDELING"):
+        return row(dossier, ENTERPRISE_A, status=code, when=when, roles="Aankoper|Boekhouder", detail="stap 1 — é",
+                   url="https://www.vlaio.be/dossier", action_required="ja", action="Bel ons", visible_until=iso(until))
+
+    # Pushed first, then listed: UNCHANGED; a list row in between with another code: UPDATED.
+    assert pushed("X-1") == ingest_pb2.PUSH_OUTCOME_CREATED
+    assert counts(upload(stack, csv_bytes([listed_row("X-1")]))) == expect(rows_read=1, unchanged=1)
+    # Listed first, then pushed: UNCHANGED too.
+    assert counts(upload(stack, csv_bytes([listed_row("X-2")]))) == expect(rows_read=1, created=1)
+    assert pushed("X-2") == ingest_pb2.PUSH_OUTCOME_UNCHANGED
+    before = stored(stack)
+    assert counts(upload(stack, csv_bytes([listed_row("X-1", code="BESLIST")]))) == expect(rows_read=1, updated=1)
+    after = stored(stack)
+    assert after[("VLAIO", "1502", "X-1")]["status"] == pb.STATUS_CODE_BESLIST
+    assert after[("VLAIO", "1502", "X-1")]["update_time"] != before[("VLAIO", "1502", "X-1")]["update_time"]
+    # The two routes stored the very same values.
+    one, two = before[("VLAIO", "1502", "X-1")], before[("VLAIO", "1502", "X-2")]
+    assert {k: v for k, v in one.items() if k not in ("id", "dossier_id", "update_time")} == {
+        k: v for k, v in two.items() if k not in ("id", "dossier_id", "update_time")
+    }
+
+
+def test_times_staged_in_the_form_sqlalchemy_stores():
+    """store.bulk writes SQLite times itself (for speed); they must be SQLAlchemy's text form."""
+    from sqlalchemy.dialects import sqlite
+
+    from services.store import bulk
+    from services.store.models import Dossier
+
+    dialect = sqlite.dialect()
+    sqlalchemy_form = Dossier.__table__.c.status_time.type.dialect_impl(dialect).bind_processor(dialect)
+    ours = bulk._stored_time(dialect)
+    for value in (T0, T0.replace(microsecond=1), datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59,
+                  999999, tzinfo=UTC), datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))):
+        assert ours(value.astimezone(UTC)) == sqlalchemy_form(value)
+
+
 def test_many_rows_round_trip_created_unchanged_updated_stale(stack):
     """Enough rows per chunk for the bulk write paths; every value survives them."""
     count = 600

@@ -12,28 +12,32 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
+import operator
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from opentelemetry import context, trace
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import ingest_pb2
 from services.common import errors, labels
 from services.common.errors import Violation
-from services.ingest.validation import validate_status
-from services.store import repository
+from services.ingest.validation import Fault, check_values
+from services.store import bulk
 from services.store.models import Dossier
 from services.store.repository import Outcome
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 2000
+# Rows per transaction: each commit costs an fsync (about 25 ms here), so not too few;
+# memory holds two chunks (one read, one stored), so not too many.
+CHUNK_ROWS = 10_000
 MAX_REPORTED = 1000
 END = object()  # the client finished sending
 ABORT = object()  # the client went away: store nothing more
@@ -122,7 +126,9 @@ def text_lines(chunks: Iterator[bytes]) -> Iterator[str]:
         yield pending
 
 
-def _time(value: str) -> datetime:
+def _time(value: str) -> datetime | None:
+    if not value:
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -132,69 +138,78 @@ def _time(value: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def _bool(value: str) -> bool:
-    folded = value.lower()
-    if folded in _TRUE:
-        return True
-    if folded in _FALSE:
-        return False
-    raise ValueError("must be true or false (ja/nee)")
+class RowReader:
+    """Reads the rows of one file (its header decides where each column is) into column
+    values, judged by the rules of every push (validation.check_values)."""
+
+    def __init__(self, header: list[str]):
+        self.width = len(header)
+        positions = {name: i for i, name in enumerate(header)}
+        # An absent optional column reads the "" appended to every row.
+        self._pick = operator.itemgetter(*(positions.get(name, self.width) for name in COLUMNS))
+
+    def values(self, record: list[str], now: datetime) -> dict:
+        """A row's column values, or RowError with every fault of the row: those of reading
+        its text (enum labels, times, booleans) and those the push rules find."""
+        cells = [cell.strip() for cell in record]
+        cells.append("")
+        (enterprise, product, dossier, phase, status, detail, status_time, url, email, contact,
+         roles, public, action_required, action, visible_until) = self._pick(cells)
+        faults: list[Fault] = []
+        values = {
+            "enterprise_number": enterprise,
+            "product_id": product,
+            "dossier_id": dossier,
+            "phase": _enum(labels.parse_phase(phase), "phase", "a phase", faults),
+            "status": _enum(labels.parse_status(status), "status", "a status code", faults),
+            "detail_status": detail,
+            "status_time": _read(_time, status_time, "status_time", faults),
+            "reference_url": url,
+            "reference_email": email,
+            "reference_contact": contact,
+            "required_roles": [role.strip() for role in roles.split("|") if role.strip()] if roles else [],
+            # Unreadable flags fall back to what raises no second fault elsewhere.
+            "public": _read(_bool, public, "public", faults, fallback=True),
+            "action_required": _read(_bool, action_required, "action_required", faults, fallback=False),
+            "action": action,
+            "visible_until": _read(_time, visible_until, "visible_until", faults),
+        }
+        unreadable = len(faults)
+        check_values(values, faults, now)
+        if faults:
+            # A column that could not be read is reported once, for that reason.
+            read_faults = {_column_of(field) for field, _, _ in faults[:unreadable]}
+            raise RowError([
+                (_column_of(field), text)
+                for i, (field, _, text) in enumerate(faults)
+                if i < unreadable or _column_of(field) not in read_faults
+            ])
+        return values
 
 
-def row_values(row: dict[str, str]) -> dict:
-    """A CSV row's column values, validated with the rules of every push.
+def _enum(number: int | None, field: str, what: str, faults: list[Fault]) -> int:
+    if number is None:
+        faults.append((field, "UNKNOWN_VALUE", f"is not {what} (enum name or Dutch label)"))
+        return 0
+    return number
 
-    Every fault of the row is reported at once: those of reading its text (enum labels,
-    times, booleans) and those the push validation finds in the other fields."""
-    get = lambda name: (row.get(name) or "").strip()  # noqa: E731
-    faults: list[tuple[str, str]] = []
 
-    def parsed(column: str, parse, fallback):
-        try:
-            return parse(get(column))
-        except ValueError as exc:
-            faults.append((column, str(exc)))
-            return fallback
-
-    def enum(parse, what: str):
-        def read(text: str) -> int:
-            number = parse(text)
-            if number is None:
-                raise ValueError(f"is not a {what} (enum name or Dutch label)")
-            return number
-
-        return read
-
-    status = pb.DossierStatus(
-        enterprise_number=get("enterprise_number"),
-        product_id=get("product_id"),
-        dossier_id=get("dossier_id"),
-        phase=parsed("phase", enum(labels.parse_phase, "phase"), 1),
-        status=parsed("status", enum(labels.parse_status, "status code"), 1),
-        detail_status=get("detail_status"),
-        reference=pb.Reference(url=get("reference_url"), email=get("reference_email"), contact=get("reference_contact")),
-        required_roles=[r.strip() for r in get("required_roles").split("|") if r.strip()],
-        public=parsed("public", _bool, True),
-        action_required=parsed("action_required", _bool, False),
-        action=get("action"),
-    )
-    if get("status_time"):
-        when = parsed("status_time", _time, None)
-        if when is not None:
-            status.status_time.FromDatetime(when)
-    if get("visible_until"):
-        until = parsed("visible_until", _time, None)
-        if until is not None:
-            status.visible_until.FromDatetime(until)
+def _read(parse, text: str, field: str, faults: list[Fault], fallback=None):
     try:
-        values = validate_status(status, prefix="")
-    except errors.DosisError as exc:
-        seen = {column for column, _ in faults}
-        faults += [(_column_of(v.field), v.description) for v in exc.violations if _column_of(v.field) not in seen]
-        raise RowError(faults) from None
-    if faults:
-        raise RowError(faults)
-    return values
+        return parse(text)
+    except ValueError as exc:
+        faults.append((field, "UNREADABLE", str(exc)))
+        return fallback
+
+
+_BOOLEANS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
+
+
+def _bool(value: str) -> bool:
+    try:
+        return _BOOLEANS[value.lower()]
+    except KeyError:
+        raise ValueError("must be true or false (ja/nee)") from None
 
 
 def _column_of(field_path: str) -> str:
@@ -211,12 +226,14 @@ class BatchLoader:
         supplier_id: str,
         header: ingest_pb2.BatchHeader,
         check_product: Callable[[str], errors.DosisError | None],
+        tracer: trace.Tracer | None = None,
     ):
         self._engine = engine
         self._supplier = supplier_id
         self._replace = header.mode == ingest_pb2.BATCH_MODE_REPLACE_PRODUCT
         self._product = header.product_id
         self._check_product = check_product
+        self._tracer = tracer or trace.NoOpTracer()
         self._product_errors: dict[str, errors.DosisError | None] = {}
         self._seen: set[str] = set()  # REPLACE_PRODUCT: the dossier ids the file names
         self.report = Report()
@@ -226,39 +243,52 @@ class BatchLoader:
     def run(self, lines: Iterator[str]) -> Report:
         first = next(lines, "")
         delimiter = ";" if first.count(";") > first.count(",") else ","
-        header = self._header(first, delimiter)
+        rows = RowReader(self._header(first, delimiter))
         reader = csv.reader(lines, delimiter=delimiter)
-        pending: list[tuple[int, dict]] = []
+        parent = context.get_current()  # the UploadBatch span: parent of the chunk spans
+        writer = _ChunkWriter(self._engine, self._supplier, self.report, self._tracer, parent)
+        chunk = _Chunk(self._tracer, parent, self.report)
         next_start = 2  # the file line where the next record starts (the header is line 1)
         records = iter(reader)
-        while True:
-            line = next_start
-            try:
-                record = next(records)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                # A stray quote swallows the rest of the file: say where, keep what was read.
-                self.report.reject(line, [("", f"the CSV cannot be read from here on ({exc}); a stray quote?")])
-                for _ in lines:  # drain the stream so the sender is not left waiting
-                    pass
-                break
-            next_start = reader.line_num + 2
-            if not any(value.strip() for value in record):
-                continue  # a blank line
-            self.report.rows_read += 1
-            values = self._row(line, header, record)
-            if values is not None:
-                pending.append((line, values))
-            if len(pending) >= CHUNK_ROWS:
-                self._store(pending)
-                pending = []
-        # The last rows and the delete step wait for the caller's word that the whole file
-        # arrived: a stream that ended early must not complete a list.
-        if not self.complete.wait() or not self.whole_file:
-            raise ConnectionAbortedError("the upload did not arrive whole")
-        if pending:
-            self._store(pending)
+        try:
+            while True:
+                line = next_start
+                try:
+                    record = next(records)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    # A stray quote swallows the rest of the file: say where, keep what was read.
+                    self.report.reject(line, [("", f"the CSV cannot be read from here on ({exc}); a stray quote?")])
+                    for _ in lines:  # drain the stream so the sender is not left waiting
+                        pass
+                    break
+                next_start = reader.line_num + 2
+                if not record or not "".join(record).strip():
+                    continue  # a blank line
+                self.report.rows_read += 1
+                values = self._row(line, rows, record, chunk.now)
+                if values is None:
+                    continue
+                if not chunk.add(values):
+                    # The same dossier twice: its second status goes into the next chunk, so
+                    # that it is judged against the first, as successive pushes would be.
+                    writer.submit(chunk.close())
+                    chunk = _Chunk(self._tracer, parent, self.report)
+                    chunk.add(values)
+                if len(chunk.rows) >= CHUNK_ROWS:
+                    writer.submit(chunk.close())
+                    chunk = _Chunk(self._tracer, parent, self.report)
+            # The last rows and the delete step wait for the caller's word that the whole file
+            # arrived: a stream that ended early must not complete a list.
+            if not self.complete.wait() or not self.whole_file:
+                raise ConnectionAbortedError("the upload did not arrive whole")
+            if chunk.rows:
+                writer.submit(chunk.close())
+            writer.wait()
+        finally:
+            chunk.close()
+            writer.close()
         if self._replace:
             self._delete_absent()
         return self.report
@@ -273,13 +303,12 @@ class BatchLoader:
             raise errors.invalid_argument(bad)
         return names
 
-    def _row(self, line: int, header: list[str], record: list[str]) -> dict | None:
-        if len(record) != len(header):
-            self.report.reject(line, [("", f"has {len(record)} fields, the header {len(header)}")])
+    def _row(self, line: int, rows: RowReader, record: list[str], now: datetime) -> dict | None:
+        if len(record) != rows.width:
+            self.report.reject(line, [("", f"has {len(record)} fields, the header {rows.width}")])
             return None
-        row = dict(zip(header, record))
         try:
-            values = row_values(row)
+            values = rows.values(record, now)
         except RowError as exc:
             self.report.reject(line, exc.faults)
             return None
@@ -299,20 +328,6 @@ class BatchLoader:
             self._product_errors[product_id] = self._check_product(product_id)
         return self._product_errors[product_id]
 
-    def _store(self, rows: list[tuple[int, dict]]) -> None:
-        now = datetime.now(timezone.utc)
-        items = [(self._supplier, values) for _, values in rows]
-        for attempt in range(3):
-            try:
-                with Session(self._engine) as session, session.begin():
-                    outcomes = repository.upsert_many(session, items, now)
-                break
-            except sa.exc.IntegrityError:
-                if attempt == 2:
-                    raise
-        for outcome in outcomes:
-            self.report.counts[outcome] += 1
-
     def _delete_absent(self) -> None:
         """REPLACE_PRODUCT: remove the supplier's dossiers of the product that the file
         did not name; nothing at all when a row was rejected (the file is then not complete)."""
@@ -326,3 +341,90 @@ class BatchLoader:
             for i in range(0, len(absent), 1000):
                 session.execute(sa.delete(table).where(table.c.id.in_(absent[i : i + 1000])))
         self.report.deleted = len(absent)
+
+
+_AS_ROW = operator.itemgetter(*bulk.COLUMNS)
+
+
+class _Chunk:
+    """The good rows of one chunk being read (each identity once), and its span."""
+
+    def __init__(self, tracer: trace.Tracer, parent: context.Context, report: Report):
+        self.rows: list[tuple] = []
+        self._keys: set[tuple[str, str]] = set()
+        self._report = report
+        self._rejected_before = report.rejected
+        self._span = tracer.start_span("read rows", context=parent)
+        self.now = datetime.now(timezone.utc)  # "not in the future" is judged against this
+
+    def add(self, values: dict) -> bool:
+        """False when the chunk already holds this dossier."""
+        key = (values["product_id"], values["dossier_id"])
+        if key in self._keys:
+            return False
+        self._keys.add(key)
+        self.rows.append(_AS_ROW(values))
+        return True
+
+    def close(self) -> list[tuple]:
+        if self._span.is_recording():
+            self._span.set_attribute("dosis.batch.rows", len(self.rows))
+            self._span.set_attribute("dosis.batch.rejected", self._report.rejected - self._rejected_before)
+        self._span.end()
+        return self.rows
+
+
+class _ChunkWriter:
+    """Stores chunks in a thread of its own while the next chunk is read: the database
+    works outside the GIL meanwhile (SQLite's C code, PostgreSQL's own process). One chunk
+    is in flight at most, so memory stays flat and a failure stops the reading at the next
+    chunk. Each chunk is one transaction on one connection held for the upload."""
+
+    def __init__(self, engine: Engine, supplier_id: str, report: Report, tracer: trace.Tracer, parent):
+        self._engine = engine
+        self._supplier = supplier_id
+        self._report = report
+        self._tracer = tracer
+        self._parent = parent
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload-store")
+        self._in_flight: Future | None = None
+        self._connection: Connection | None = None
+
+    def submit(self, rows: list[tuple]) -> None:
+        document = bulk.encode(self._engine.dialect, rows)  # the per-row part: in this thread
+        self.wait()
+        self._in_flight = self._pool.submit(self._store, document, len(rows))
+
+    def wait(self) -> None:
+        """Until the chunk in flight is stored; its error, if any, is raised here."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def close(self) -> None:
+        """A chunk in flight finishes (it commits whole or not at all); then the connection
+        goes back to the pool."""
+        self._pool.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
+
+    def _store(self, document: str, rows: int) -> None:
+        with self._tracer.start_as_current_span("store rows", context=self._parent) as span:
+            if self._connection is None:
+                self._connection = self._engine.connect()
+            now = datetime.now(timezone.utc)
+            for attempt in range(3):
+                try:
+                    with self._connection.begin():
+                        counts = bulk.load(self._connection, self._supplier, document, now)
+                    break
+                except sa.exc.IntegrityError:
+                    # Another writer created one of these dossiers meanwhile: judge again.
+                    if attempt == 2:
+                        raise
+            for outcome, count in counts.items():
+                self._report.counts[outcome] += count
+            if span.is_recording():
+                span.set_attribute("dosis.batch.rows", rows)
+                for outcome, count in counts.items():
+                    span.set_attribute(f"dosis.outcomes.{outcome.name.lower()}", count)
