@@ -1,0 +1,122 @@
+"""The cheap paths of telemetry do what the SDK's slow ones do: the OTLP encoder with the
+privacy rules built in, and database spans only inside recording traces."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from services.common.otlp_export import PrivateSpanEncoder
+from services.common.telemetry import REDACTED, Telemetry, private_span
+
+ENTERPRISE = "0316380841"
+
+
+def provider(service: str, ratio: float = 1.0) -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), sampler=ParentBased(TraceIdRatioBased(ratio))
+    )
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return tracer_provider, exporter
+
+
+def varied_spans() -> list[ReadableSpan]:
+    """Spans of two services and two scopes, with what the privacy rules must remove."""
+    spans = []
+    for service in ("dosis-ingest", "dosis-query"):
+        tracer_provider, exporter = provider(service)
+        ours, library = tracer_provider.get_tracer("dosis", "1.0"), tracer_provider.get_tracer("sqlalchemy")
+        for i in range(3):
+            with ours.start_as_current_span(
+                "/dosis.v1.IngestService/PushStatus", kind=SpanKind.SERVER,
+                attributes={"rpc.system": "grpc", "rpc.method": "PushStatus", "dosis.catalog.cache_hit": i == 1},
+            ) as server:
+                server.set_attribute("dosis.outcome", "PUSH_OUTCOME_CREATED")
+                server.set_attribute("rpc.grpc.status_code", 0)
+                server.set_attribute("dosis.batch.size", 1)  # an int 1, next to a bool True: not confused
+                link = trace.Link(server.get_span_context(), {"dosis.count": 2, "enterprise": ENTERPRISE})
+                with ours.start_as_current_span("store batch", links=[link, trace.Link(server.get_span_context())]):
+                    with library.start_as_current_span(
+                        f"SELECT {ENTERPRISE}", kind=SpanKind.CLIENT,
+                        attributes={"db.system": "sqlite", "db.statement": f"SELECT 1 WHERE e = '{ENTERPRISE}'"},
+                    ):
+                        pass
+                if i == 2:
+                    server.set_attribute("dosis.role", "Geheime rol")  # free text in our namespace
+                    server.set_attribute("enterprise.number", ENTERPRISE)  # a key not allowed
+                    server.set_attribute("net.peer.name", ("a", "https://private.example/x"))
+                    server.set_attribute("rpc.service", 1.5)
+                    try:
+                        raise ValueError(f"no dossier for {ENTERPRISE}")
+                    except ValueError as exc:
+                        server.record_exception(exc)
+                    server.set_status(Status(StatusCode.ERROR, "see https://private.example/q"))
+        spans += exporter.get_finished_spans()
+    return spans
+
+
+def test_the_encoder_sends_what_the_sdk_sends_of_the_private_spans():
+    spans = varied_spans()
+    expected = encode_spans([private_span(s) for s in spans])
+    encoder = PrivateSpanEncoder()
+    for _ in range(2):  # the second time from its caches
+        assert ExportTraceServiceRequest.FromString(encoder.encode(spans)) == expected
+    sent = encoder.encode(spans)
+    for secret in (ENTERPRISE.encode(), b"private.example", b"Geheime"):
+        assert secret not in sent
+    assert REDACTED.encode() in sent
+
+
+def test_private_span_cleans_links_and_keeps_span_attributes_next_to_events():
+    span = next(s for s in varied_spans() if s.events)
+    private = private_span(span)
+    assert private.attributes["dosis.outcome"] == "PUSH_OUTCOME_CREATED"  # not the event's attributes
+    assert [e.attributes for e in private.events] == [{"exception.type": "ValueError"}]
+    batch = next(s for s in varied_spans() if s.name == "store batch")
+    assert [dict(link.attributes) for link in private_span(batch).links] == [{"dosis.count": 2}, {}]
+
+
+def test_telemetry_puts_no_second_filter_in_front_of_the_private_exporter(monkeypatch):
+    from services.common import otlp_export
+
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_INSECURE": "true"}
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+    telemetry = Telemetry.from_env("ingest", env)
+    try:
+        processor = telemetry.tracer_provider._active_span_processor._span_processors[0]
+        assert isinstance(processor.span_exporter, otlp_export.PrivateOTLPSpanExporter)
+    finally:
+        telemetry.shutdown()
+
+
+def database_spans(ratio: float) -> list[ReadableSpan]:
+    tracer_provider, exporter = provider("dosis-ingest", ratio)
+    telemetry = Telemetry("ingest", env={})
+    telemetry.enabled, telemetry.tracer_provider = True, tracer_provider  # only its engine tracing
+    engine = sa.create_engine("sqlite://")
+    telemetry.instrument_engine(engine)
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))  # outside any trace: no span
+        with tracer_provider.get_tracer("dosis").start_as_current_span("store batch"):
+            for _ in range(2):
+                connection.execute(sa.text("SELECT 1"))
+    return [s for s in exporter.get_finished_spans() if s.name != "store batch"]
+
+
+def test_statements_are_traced_inside_sampled_traces_only():
+    spans = database_spans(1.0)
+    assert len(spans) == 2
+    for span in spans:
+        assert span.kind == SpanKind.CLIENT and span.name == "SELECT"
+        assert span.attributes["db.system"] == "sqlite" and span.attributes["db.statement"] == "SELECT 1"
+        assert span.parent is not None
+    assert database_spans(0.0) == []
