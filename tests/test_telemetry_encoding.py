@@ -120,3 +120,23 @@ def test_statements_are_traced_inside_sampled_traces_only():
         assert span.attributes["db.system"] == "sqlite" and span.attributes["db.statement"] == "SELECT 1"
         assert span.parent is not None
     assert database_spans(0.0) == []
+
+
+def test_a_batch_is_the_child_of_its_first_sampled_push():
+    from services.store.writer import GroupWriter, _Pending
+
+    tracer_provider, exporter = provider("dosis-ingest")
+    tracer = tracer_provider.get_tracer("dosis")
+    unsampled = trace.NonRecordingSpan(trace.SpanContext(1, 2, is_remote=True))  # a caller's unsampled trace
+    a, b = tracer.start_span("push A"), tracer.start_span("push B")  # open: their callers wait for the batch
+    writer = GroupWriter(engine=None, tracer=tracer)
+    writer._store_batch = lambda batch: [None] * len(batch)
+    writer._store([_Pending("S", {}, span, None) for span in (unsampled, a, b)])
+    batch = next(s for s in exporter.get_finished_spans() if s.name == "store batch")
+    assert batch.parent.span_id == a.get_span_context().span_id
+    assert [link.context.span_id for link in batch.links] == [2, b.get_span_context().span_id]
+    assert batch.attributes["dosis.batch.size"] == 3
+
+    exporter.clear()
+    writer._store([_Pending("S", {}, unsampled, None)])
+    assert exporter.get_finished_spans() == ()  # nothing sampled: nothing recorded

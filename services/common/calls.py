@@ -86,6 +86,19 @@ _SERVER_ERRORS = {
 }
 
 
+# Metadata keys the propagators read (W3C trace context and baggage).
+_PROPAGATED = frozenset(("traceparent", "tracestate", "baggage"))
+
+
+def _caller_context(context: aio.ServicerContext):
+    """The caller's trace context, or None (a new trace) when it sent none: most callers do
+    not, and the propagators' extract is not free."""
+    metadata = context.invocation_metadata() or ()
+    if not any(key in _PROPAGATED for key, _ in metadata):
+        return None
+    return propagate.extract(dict(metadata))
+
+
 def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: Telemetry) -> grpc.RpcMethodHandler:
     """The handler inside the cross-cutting work: server span, identity, error mapping, metrics.
 
@@ -97,25 +110,24 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
     """
     service, _, name = method.lstrip("/").partition("/")
     attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+    # The duration metric's attributes per status code, built once: every call records one.
+    metric_attributes = {code: {**attributes, "rpc.grpc.status_code": code.value[0]} for code in grpc.StatusCode}
 
     def unexpected(exc: Exception) -> errors.DosisError:
         log.exception("unexpected error in %s", method, exc_info=exc)
         return errors.internal()
 
     def start_span(context: aio.ServicerContext):
-        parent = propagate.extract(dict(context.invocation_metadata() or ())) if telemetry.enabled else None
         return telemetry.tracer.start_as_current_span(
-            method, context=parent, kind=SpanKind.SERVER, attributes=attributes,
-            record_exception=False, set_status_on_exception=False,
+            method, context=_caller_context(context) if telemetry.enabled else None, kind=SpanKind.SERVER,
+            attributes=attributes, record_exception=False, set_status_on_exception=False,
         )
 
     def finish(span, started: float, code: grpc.StatusCode, reason: str = "") -> None:
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code in _SERVER_ERRORS:
             span.set_status(Status(StatusCode.ERROR, reason or code.name))
-        telemetry.rpc_duration.record(
-            (time.perf_counter() - started) * 1000, {**attributes, "rpc.grpc.status_code": code.value[0]}
-        )
+        telemetry.rpc_duration.record((time.perf_counter() - started) * 1000, metric_attributes[code])
 
     @contextlib.asynccontextmanager
     async def guarded(context: aio.ServicerContext):

@@ -37,7 +37,7 @@ ATTEMPTS = 3
 class _Pending:
     supplier_id: str
     values: dict
-    context: contextvars.Context
+    span: trace.Span  # the caller's (its server span): the batch's parent or a link
     future: asyncio.Future
 
 
@@ -57,7 +57,7 @@ class GroupWriter:
             # A clean context: the writer must not inherit the first caller's trace.
             self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(supplier_id, values, contextvars.copy_context(), future))
+        self._queue.put_nowait(_Pending(supplier_id, values, trace.get_current_span(), future))
         return future
 
     async def close(self) -> None:
@@ -89,11 +89,16 @@ class GroupWriter:
                     pending.future.set_result(result)
 
     def _store(self, batch: list[_Pending]) -> list[Outcome | Exception]:
-        # One span per batch: a child of the first push it carries (so a lone push is one
-        # trace down to its statements) and linked to every other one.
-        first = batch[0].context.run(trace.get_current_span)
-        links = [trace.Link(p.context.run(trace.get_current_span).get_span_context()) for p in batch[1:]]
-        parent = trace.set_span_in_context(first)
+        # One span per batch: a child of the first sampled push it carries (so a lone push
+        # is one trace down to its statements, and so is every sampled push of a batch,
+        # whichever came first) and linked to every other one. A batch of unsampled pushes
+        # is not recorded, and then needs no links.
+        first = next((p for p in batch if p.span.is_recording()), None)
+        if first is None:
+            with self._tracer.start_as_current_span("store batch", context=trace.set_span_in_context(batch[0].span)):
+                return self._store_batch(batch)
+        links = [trace.Link(p.span.get_span_context()) for p in batch if p is not first]
+        parent = trace.set_span_in_context(first.span)
         with self._tracer.start_as_current_span("store batch", context=parent, links=links) as span:
             span.set_attribute("dosis.batch.size", len(batch))
             return self._store_batch(batch)
