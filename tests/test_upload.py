@@ -291,10 +291,9 @@ def test_times_staged_in_the_form_sqlalchemy_stores():
 
     dialect = sqlite.dialect()
     sqlalchemy_form = Dossier.__table__.c.status_time.type.dialect_impl(dialect).bind_processor(dialect)
-    ours = bulk._stored_time(dialect)
     for value in (T0, T0.replace(microsecond=1), datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59,
                   999999, tzinfo=UTC), datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))):
-        assert ours(value.astimezone(UTC)) == sqlalchemy_form(value)
+        assert bulk._sqlite_time(value.astimezone(UTC)) == sqlalchemy_form(value)
 
 
 def test_many_rows_round_trip_created_unchanged_updated_stale(stack):

@@ -72,6 +72,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged push survives a power cut
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA temp_store=MEMORY")  # staging tables of CSV lists (store.bulk)
         cursor.close()
 
     @event.listens_for(engine, "begin")

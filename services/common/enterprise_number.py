@@ -17,7 +17,8 @@ def canonical_enterprise_number(text: str) -> str:
     Ten digits, the first 0 or 1, the last two = 97 − (first eight mod 97).
     Raises InvalidEnterpriseNumber with a reason a person can act on.
     """
-    value = _SEPARATORS.sub("", text or "")
+    text = text or ""
+    value = text if len(text) == 10 and text.isdigit() else _SEPARATORS.sub("", text)  # mostly plain digits
     if value[:2].upper() == "BE":
         value = value[2:]
     if not value:

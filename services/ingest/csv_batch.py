@@ -355,6 +355,7 @@ class _Chunk:
         self._report = report
         self._rejected_before = report.rejected
         self._span = tracer.start_span("read rows", context=parent)
+        self._open = True
         self.now = datetime.now(timezone.utc)  # "not in the future" is judged against this
 
     def add(self, values: dict) -> bool:
@@ -367,18 +368,25 @@ class _Chunk:
         return True
 
     def close(self) -> list[tuple]:
-        if self._span.is_recording():
-            self._span.set_attribute("dosis.batch.rows", len(self.rows))
-            self._span.set_attribute("dosis.batch.rejected", self._report.rejected - self._rejected_before)
-        self._span.end()
+        """The rows; ends the span (once)."""
+        if self._open:
+            self._open = False
+            if self._span.is_recording():
+                self._span.set_attribute("dosis.batch.rows", len(self.rows))
+                self._span.set_attribute("dosis.batch.rejected", self._report.rejected - self._rejected_before)
+            self._span.end()
         return self.rows
 
 
 class _ChunkWriter:
-    """Stores chunks in a thread of its own while the next chunk is read: the database
-    works outside the GIL meanwhile (SQLite's C code, PostgreSQL's own process). One chunk
-    is in flight at most, so memory stays flat and a failure stops the reading at the next
-    chunk. Each chunk is one transaction on one connection held for the upload."""
+    """Stores chunks while the next one is read.
+
+    A chunk is staged in the reading thread (the part with Python work per row), then
+    written by a thread of its own in which only the database works (outside the GIL:
+    SQLite's C code, PostgreSQL's own process). Two connections take turns, each with its
+    own staging table, so that a chunk is staged while the one before it is written. One
+    chunk is written at a time, in file order, each in one transaction; memory stays flat,
+    and a failure stops the reading at the next chunk."""
 
     def __init__(self, engine: Engine, supplier_id: str, report: Report, tracer: trace.Tracer, parent):
         self._engine = engine
@@ -388,12 +396,15 @@ class _ChunkWriter:
         self._parent = parent
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload-store")
         self._in_flight: Future | None = None
-        self._connection: Connection | None = None
+        self._writing: Connection | None = None  # the connection of the chunk in flight
+        self._spare: Connection | None = None  # the other one
 
     def submit(self, rows: list[tuple]) -> None:
-        document = bulk.encode(self._engine.dialect, rows)  # the per-row part: in this thread
+        connection = self._spare = self._spare or self._engine.connect()  # not the one writing now
+        bulk.stage(connection, rows)
         self.wait()
-        self._in_flight = self._pool.submit(self._store, document, len(rows))
+        self._spare, self._writing = self._writing, connection
+        self._in_flight = self._pool.submit(self._store, connection, len(rows))
 
     def wait(self) -> None:
         """Until the chunk in flight is stored; its error, if any, is raised here."""
@@ -402,21 +413,20 @@ class _ChunkWriter:
             in_flight.result()
 
     def close(self) -> None:
-        """A chunk in flight finishes (it commits whole or not at all); then the connection
-        goes back to the pool."""
+        """A chunk in flight finishes (it commits whole or not at all); then the
+        connections go back to the pool."""
         self._pool.shutdown(wait=True)
-        if self._connection is not None:
-            self._connection.close()
+        for connection in (self._writing, self._spare):
+            if connection is not None:
+                connection.close()
 
-    def _store(self, document: str, rows: int) -> None:
+    def _store(self, connection: Connection, rows: int) -> None:
         with self._tracer.start_as_current_span("store rows", context=self._parent) as span:
-            if self._connection is None:
-                self._connection = self._engine.connect()
             now = datetime.now(timezone.utc)
             for attempt in range(3):
                 try:
-                    with self._connection.begin():
-                        counts = bulk.load(self._connection, self._supplier, document, now)
+                    with connection.begin():
+                        counts = bulk.store(connection, self._supplier, now)
                     break
                 except sa.exc.IntegrityError:
                     # Another writer created one of these dossiers meanwhile: judge again.

@@ -1,11 +1,14 @@
 """Set-based loading of many statuses of one supplier (CSV lists): the database's own speed.
 
-A chunk of rows travels to the database as one JSON document (`encode`), so storing it is
-a handful of statements whatever its size and no Python code runs per row while the
-database works: one INSERT fills a temporary staging table from the document, one SELECT
-counts the outcomes, one INSERT … ON CONFLICT DO UPDATE writes. That lets the caller read
-the next chunk in another thread meanwhile, SQLite and PostgreSQL both working outside
-the GIL.
+A chunk is stored in two steps, so that a caller can overlap them with reading the next
+chunk:
+- `stage`: the rows go into a temporary staging table by the driver's fastest route
+  (COPY on PostgreSQL, one executemany of plain tuples on SQLite), outside any transaction
+  on the store. This is the part with Python work per row.
+- `store`: in the caller's transaction, one SELECT counts the outcomes and one
+  INSERT … ON CONFLICT DO UPDATE writes, whatever the number of rows. The database does
+  this alone (SQLite's C code, PostgreSQL's own process): no Python runs per row, so
+  another thread can read the next chunk meanwhile.
 
 The outcome rule is the one of repository.upsert_many (a push at a time), written as SQL:
 a new identity is CREATED; an older status_time is STALE; equal content is UNCHANGED;
@@ -31,11 +34,8 @@ from services.store.repository import Outcome
 # The columns of a row tuple, in order.
 COLUMNS = ("product_id", "dossier_id", *CONTENT_FIELDS)
 _STAGING = "dossier_load"
-_TIME_COLUMNS = ("status_time", "visible_until")
-_POSTGRES_TYPES = {  # how PostgreSQL reads each column from the document's text
-    "phase": "smallint", "status": "smallint", "status_time": "timestamptz", "required_roles": "json",
-    "public": "boolean", "action_required": "boolean", "visible_until": "timestamptz",
-}
+_STATUS_TIME, _ROLES, _VISIBLE_UNTIL = (COLUMNS.index(c) for c in ("status_time", "required_roles", "visible_until"))
+assert _STATUS_TIME < _ROLES < _VISIBLE_UNTIL == len(COLUMNS) - 1  # the order stage() relies on
 
 
 class ConcurrentWriter(sa.exc.IntegrityError):
@@ -46,30 +46,48 @@ class ConcurrentWriter(sa.exc.IntegrityError):
         super().__init__("another writer created a dossier of this chunk", None, Exception("concurrent insert"))
 
 
-def encode(dialect: Dialect, rows: Sequence[tuple]) -> str:
-    """Row tuples (COLUMNS order, validated values) → the chunk's JSON document, each value
-    in the form the database stores (SQLite: SQLAlchemy's own text forms, so staged and
-    stored values compare equal). Runs in the reading thread: this is the per-row work."""
-    as_time = _stored_time(dialect)
-    time_a, time_b = (COLUMNS.index(c) for c in _TIME_COLUMNS)
-    roles = COLUMNS.index("required_roles")
-    document = []
-    for row in rows:
-        row = list(row)
-        row[time_a] = as_time(row[time_a])
-        if row[time_b] is not None:
-            row[time_b] = as_time(row[time_b])
-        row[roles] = _roles_json(tuple(row[roles]))  # JSON text inside the document: stored as is
-        document.append(row)
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+def stage(connection: Connection, rows: Sequence[tuple]) -> None:
+    """Put row tuples (COLUMNS order, validated values, distinct identities) in the staging
+    table of this connection, replacing what it held. Outside a transaction on the store."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with driver.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} AS "
+                f"SELECT 0 AS ord, {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
+            )
+            cursor.execute(f"TRUNCATE {_STAGING}")
+            with cursor.copy(f"COPY {_STAGING} (ord, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for ordinal, row in enumerate(rows):
+                    copy.write_row((ordinal, *row[:_ROLES], _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 :]))
+        driver.commit()
+        return
+    # SQLite: the temporary database only (kept in memory, see services.common.db), so the
+    # store's write lock is not taken. Untyped columns keep the values as given: the forms
+    # SQLAlchemy itself stores, so that staged and stored values compare equal.
+    driver.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ({', '.join(COLUMNS)})")
+    driver.execute("BEGIN")
+    try:
+        driver.execute(f"DELETE FROM {_STAGING}")
+        driver.executemany(
+            f"INSERT INTO {_STAGING} VALUES ({', '.join('?' * len(COLUMNS))})",
+            [
+                (*row[:_STATUS_TIME], _sqlite_time(row[_STATUS_TIME]), *row[_STATUS_TIME + 1 : _ROLES],
+                 _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 : _VISIBLE_UNTIL],
+                 None if row[_VISIBLE_UNTIL] is None else _sqlite_time(row[_VISIBLE_UNTIL]))
+                for row in rows
+            ],
+        )
+        driver.execute("COMMIT")
+    except BaseException:
+        driver.execute("ROLLBACK")
+        raise
 
 
-def _stored_time(dialect: Dialect):
-    if dialect.name != "sqlite":
-        return datetime.isoformat
+def _sqlite_time(value: datetime) -> str:
     # SQLAlchemy's SQLite text form of a (naive UTC) time is ISO with a space and always six
     # decimals: isoformat says the same, about three times quicker. A test holds them equal.
-    return lambda value: value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @functools.lru_cache(maxsize=4096)  # a list repeats a handful of role sets
@@ -77,13 +95,11 @@ def _roles_json(roles: tuple[str, ...]) -> str:
     return json.dumps(list(roles))  # SQLAlchemy's JSON serializer: json.dumps as is
 
 
-def load(connection: Connection, supplier_id: str, document: str, now: datetime) -> dict[Outcome, int]:
-    """Store a chunk (see encode) of one supplier inside the caller's transaction; the
-    number of rows per outcome."""
+def store(connection: Connection, supplier_id: str, now: datetime) -> dict[Outcome, int]:
+    """Write the staged rows as the supplier's, inside the caller's transaction; the number
+    of rows per outcome."""
     postgres = connection.dialect.name == "postgresql"
     params = {"supplier": supplier_id}
-    connection.execute(sa.text(_create_staging(postgres)))
-    connection.execute(sa.text(_fill_staging(postgres)), {"document": document})
     counts = _judge(connection, params, postgres)
     written = connection.execute(
         sa.text(_upsert_sql(postgres)), {**params, "now": _bind_processor(connection.dialect, "update_time")(now)}
@@ -95,29 +111,7 @@ def load(connection: Connection, supplier_id: str, document: str, now: datetime)
         created, updated = counts[Outcome.CREATED], counts[Outcome.UPDATED]
         if sum(inserted) != created or len(inserted) != created + updated:
             raise ConcurrentWriter()
-    connection.execute(sa.text(f"DELETE FROM {_STAGING}"))
     return counts
-
-
-def _create_staging(postgres: bool) -> str:
-    if postgres:
-        return (
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ON COMMIT DELETE ROWS AS "
-            f"SELECT 0 AS ord, {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
-        )
-    # SQLite: untyped columns keep the values as given; they are the stored forms already.
-    return f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} (ord, {', '.join(COLUMNS)})"
-
-
-def _fill_staging(postgres: bool) -> str:
-    if postgres:
-        values = [f"(e ->> {i})::{_POSTGRES_TYPES.get(c, 'text')}" for i, c in enumerate(COLUMNS)]
-        source = "json_array_elements(CAST(:document AS json)) WITH ORDINALITY AS r(e, ord)"
-    else:
-        values = [f"json_extract(e.value, '$[{i}]')" for i in range(len(COLUMNS))]
-        source = "json_each(:document) AS e"
-    ordinal = "r.ord" if postgres else "e.key"
-    return f"INSERT INTO {_STAGING} (ord, {', '.join(COLUMNS)}) SELECT {ordinal}, {', '.join(values)} FROM {source}"
 
 
 def _identity(a: str, b: str) -> str:
@@ -138,31 +132,27 @@ def _same_content(new: str, old: str, postgres: bool) -> str:
 
 
 def _judge(connection: Connection, params: dict, postgres: bool) -> dict[Outcome, int]:
-    if postgres:
-        # Lock the stored rows first, in a fixed order against deadlocks (as repository does).
-        connection.execute(
-            sa.text(f"SELECT d.id FROM dossiers d JOIN {_STAGING} s ON {_identity('d', 's')} "
-                    "ORDER BY d.id FOR UPDATE OF d"),
-            params,
-        )
-    created, stale, unchanged, total = connection.execute(
-        sa.text(
-            "SELECT "
-            "coalesce(sum(CASE WHEN d.id IS NULL THEN 1 ELSE 0 END), 0), "
-            "coalesce(sum(CASE WHEN s.status_time < d.status_time THEN 1 ELSE 0 END), 0), "
-            f"coalesce(sum(CASE WHEN s.status_time >= d.status_time AND {_same_content('s', 'd', postgres)} "
-            "THEN 1 ELSE 0 END), 0), "
-            "count(*) "
-            f"FROM {_STAGING} s LEFT JOIN dossiers d ON {_identity('d', 's')}"
-        ),
+    """Outcome counts of the staged rows; on PostgreSQL the stored rows are locked too.
+
+    A correlated subquery per staged row, not a join: it is one probe of the identity index
+    each, whatever the planner believes about a table that grows during a load (a join was
+    planned as a hash of the supplier's whole share of the table, for every chunk)."""
+    verdict = (
+        "SELECT CASE WHEN s.status_time < d.status_time THEN 'STALE' "
+        f"WHEN {_same_content('s', 'd', postgres)} THEN 'UNCHANGED' ELSE 'UPDATED' END "
+        f"FROM dossiers d WHERE {_identity('d', 's')}"
+        # Locked until the transaction ends, in a fixed order against deadlocks.
+        + (" FOR UPDATE" if postgres else "")
+    )
+    staged = f"(SELECT * FROM {_STAGING} ORDER BY product_id, dossier_id)" if postgres else _STAGING
+    found = connection.execute(
+        sa.text(f"SELECT outcome, count(*) FROM (SELECT ({verdict}) AS outcome FROM {staged} s) j GROUP BY outcome"),
         params,
-    ).one()
-    return {
-        Outcome.CREATED: created,
-        Outcome.STALE: stale,
-        Outcome.UNCHANGED: unchanged,
-        Outcome.UPDATED: total - created - stale - unchanged,
-    }
+    ).all()
+    counts = dict.fromkeys(Outcome, 0)
+    for outcome, count in found:
+        counts[Outcome[outcome] if outcome else Outcome.CREATED] = count  # no stored row: new
+    return counts
 
 
 def _upsert_sql(postgres: bool) -> str:
@@ -170,8 +160,9 @@ def _upsert_sql(postgres: bool) -> str:
     return (
         f"INSERT INTO dossiers (supplier_id, {', '.join(COLUMNS)}, update_time) "
         f"SELECT :supplier, {', '.join('s.' + c for c in COLUMNS)}, :now FROM {_STAGING} s "
-        "WHERE true ORDER BY s.ord "  # WHERE: SQLite's parser needs one before ON CONFLICT
-        f"ON CONFLICT (supplier_id, product_id, dossier_id) DO UPDATE SET {assignments} "
+        "WHERE true "  # SQLite's parser needs a WHERE before ON CONFLICT
+        + ("ORDER BY s.ord " if postgres else "")  # SQLite reads its staging table in order
+        + f"ON CONFLICT (supplier_id, product_id, dossier_id) DO UPDATE SET {assignments} "
         "WHERE excluded.status_time >= dossiers.status_time AND NOT "
         f"({_same_content('excluded', 'dossiers', postgres)})"
         + (" RETURNING (xmax = 0)" if postgres else "")
