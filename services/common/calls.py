@@ -55,15 +55,20 @@ class CallInterceptor(aio.ServerInterceptor):
         self._policies = dict(policies)
         self._prefixes = service_prefixes
         self._telemetry = telemetry
+        # method → (the servicer's handler, its wrapped form): wrapping builds closures and a
+        # context manager factory, work that only depends on the method.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(self._prefixes):
             return handler
-        policy = self._policies.get(method)
-        authenticate = self._authenticator(policy, method)
-        return _wrap(handler, authenticate, method, self._telemetry)
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:
+            authenticate = self._authenticator(self._policies.get(method), method)
+            cached = self._wrapped[method] = (handler, _wrap(handler, authenticate, method, self._telemetry))
+        return cached[1]
 
     def _authenticator(self, policy: Policy | None, method: str) -> Callable[[aio.ServicerContext], None]:
         def authenticate(context: aio.ServicerContext) -> None:
