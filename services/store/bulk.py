@@ -34,6 +34,7 @@ from services.store.repository import Outcome
 # The columns of a row tuple, in order.
 COLUMNS = ("product_id", "dossier_id", *CONTENT_FIELDS)
 _STAGING = "dossier_load"
+_SQLITE_SLICE = 1000  # rows per upsert statement on SQLite (see store)
 _STATUS_TIME, _ROLES, _VISIBLE_UNTIL = (COLUMNS.index(c) for c in ("status_time", "required_roles", "visible_until"))
 assert _STATUS_TIME < _ROLES < _VISIBLE_UNTIL == len(COLUMNS) - 1  # the order stage() relies on
 
@@ -54,12 +55,12 @@ def stage(connection: Connection, rows: Sequence[tuple]) -> None:
         with driver.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} AS "
-                f"SELECT 0 AS ord, {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
+                f"SELECT {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
             )
             cursor.execute(f"TRUNCATE {_STAGING}")
-            with cursor.copy(f"COPY {_STAGING} (ord, {', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for ordinal, row in enumerate(rows):
-                    copy.write_row((ordinal, *row[:_ROLES], _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 :]))
+            with cursor.copy(f"COPY {_STAGING} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row[:_ROLES], _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 :]))
         driver.commit()
         return
     # SQLite: the temporary database only (kept in memory, see services.common.db), so the
@@ -101,16 +102,23 @@ def store(connection: Connection, supplier_id: str, now: datetime) -> dict[Outco
     postgres = connection.dialect.name == "postgresql"
     params = {"supplier": supplier_id}
     counts = _judge(connection, params, postgres)
-    written = connection.execute(
-        sa.text(_upsert_sql(postgres)), {**params, "now": _bind_processor(connection.dialect, "update_time")(now)}
-    )
+    params["now"] = _bind_processor(connection.dialect, "update_time")(now)
     if postgres:
+        created, written = connection.execute(sa.text(
+            f"WITH w AS ({_upsert_sql(postgres)}) SELECT count(*) FILTER (WHERE created), count(*) FROM w"
+        ), params).one()
         # The stored rows were locked while judged; a row another writer created since would
         # make the counts wrong. It shows as a conflict here (xmax ≠ 0): judge again.
-        inserted = written.scalars().all()
-        created, updated = counts[Outcome.CREATED], counts[Outcome.UPDATED]
-        if sum(inserted) != created or len(inserted) != created + updated:
+        if created != counts[Outcome.CREATED] or written != counts[Outcome.CREATED] + counts[Outcome.UPDATED]:
             raise ConcurrentWriter()
+    else:
+        # SQLite keeps a copy of every page a statement changes until it ends (its statement
+        # journal, in memory): in a large table that is a page or two per row. Slices of
+        # rows bound that memory; the transaction is still the whole chunk.
+        first, last = connection.execute(sa.text(f"SELECT min(rowid), max(rowid) FROM {_STAGING}")).one()
+        upsert = sa.text(_upsert_sql(postgres, sliced=True))
+        for start in range(first or 0, (last or -1) + 1, _SQLITE_SLICE):
+            connection.execute(upsert, {**params, "first": start, "last": start + _SQLITE_SLICE - 1})
     return counts
 
 
@@ -155,17 +163,16 @@ def _judge(connection: Connection, params: dict, postgres: bool) -> dict[Outcome
     return counts
 
 
-def _upsert_sql(postgres: bool) -> str:
+def _upsert_sql(postgres: bool, sliced: bool = False) -> str:
     assignments = ", ".join(f"{name} = excluded.{name}" for name in (*CONTENT_FIELDS, "update_time"))
     return (
         f"INSERT INTO dossiers (supplier_id, {', '.join(COLUMNS)}, update_time) "
         f"SELECT :supplier, {', '.join('s.' + c for c in COLUMNS)}, :now FROM {_STAGING} s "
-        "WHERE true "  # SQLite's parser needs a WHERE before ON CONFLICT
-        + ("ORDER BY s.ord " if postgres else "")  # SQLite reads its staging table in order
+        + ("WHERE s.rowid BETWEEN :first AND :last " if sliced else "WHERE true ")  # SQLite needs a WHERE
         + f"ON CONFLICT (supplier_id, product_id, dossier_id) DO UPDATE SET {assignments} "
         "WHERE excluded.status_time >= dossiers.status_time AND NOT "
         f"({_same_content('excluded', 'dossiers', postgres)})"
-        + (" RETURNING (xmax = 0)" if postgres else "")
+        + (" RETURNING (xmax = 0) AS created" if postgres else "")  # xmax = 0: a new row
     )
 
 
