@@ -29,7 +29,9 @@ from services.store.repository import Outcome
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 256
+# As many as one stream's window (ingest.servicer.STREAM_WINDOW): a stream's items share a
+# commit (an fsync) instead of waiting for one each.
+MAX_BATCH = 1024
 ATTEMPTS = 3
 
 
