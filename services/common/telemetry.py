@@ -241,9 +241,17 @@ class Telemetry:
         env = dict(os.environ if env is None else env)
         span_exporter = metric_reader = None
         if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-            from services.common.otlp_export import PrivateOTLPSpanExporter
+            try:
+                from services.common.otlp_export import PrivateOTLPSpanExporter
 
-            span_exporter = PrivateOTLPSpanExporter()
+                span_exporter = PrivateOTLPSpanExporter()
+            except ImportError:
+                # Our encoder borrows helpers the exporter package keeps internal; should a
+                # release move them, the SDK's own exporter (behind PrivacyFilter) still works.
+                log.warning("the quick span encoder is not available; using the SDK's OTLP exporter")
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+                span_exporter = OTLPSpanExporter()
         if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
