@@ -300,3 +300,35 @@ def test_json_logs_carry_trace_and_span_ids(capsys):
     assert record["span_id"] == format(span.get_span_context().span_id, "016x")
     assert record["service_name"] == "dosis-ingest" and record["level"] == "INFO"
     logging.getLogger().handlers.clear()
+
+
+def test_a_csv_list_has_spans_per_chunk_phase_and_batch_metrics(traced, tokens):
+    """UploadBatch: a span for reading (parse, validate) and one for storing each chunk, with
+    row counts, under the call's span; the list's rate and its outcomes as metrics."""
+    from dosis.v1 import ingest_pb2_grpc
+    from tests.test_upload import csv_bytes, requests, row
+
+    tel, channels = traced
+    stub = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
+    records = [row(f"C-{i}") for i in range(3)] + [row("C-bad", "0316.380.842")]  # wrong check digits
+    tracer, _ = client_tracer()
+    with tracer.start_as_current_span("supplier upload") as root:
+        report = stub.UploadBatch(requests(csv_bytes(records)), metadata=traced_metadata(tokens.supplier()))
+    assert (report.created, report.rejected) == (3, 1)
+
+    spans = [s for s in tel["ingest"].spans.get_finished_spans() if s.context.trace_id == root.get_span_context().trace_id]
+    call = next(s for s in spans if s.name == "/dosis.v1.IngestService/UploadBatch")
+    read = [s for s in spans if s.name == "read rows"]
+    stored = [s for s in spans if s.name == "store rows"]
+    assert [(s.attributes["dosis.batch.rows"], s.attributes["dosis.batch.rejected"]) for s in read] == [(3, 1)]
+    assert [(s.attributes["dosis.batch.rows"], s.attributes["dosis.outcomes.created"]) for s in stored] == [(3, 3)]
+    assert all(s.parent.span_id == call.context.span_id for s in read + stored)
+    assert any(s.attributes.get("db.system") == "sqlite" and s.parent.span_id == stored[0].context.span_id
+               for s in spans)
+    assert (call.attributes["dosis.batch.rows"], call.attributes["dosis.batch.rejected"]) == (4, 1)
+
+    ingest = metric_points(tel["ingest"])
+    rates = ingest["dosis.ingest.batch.rate"]
+    assert rates[0]["count"] == 1 and rates[0]["sum"] > 0
+    outcomes = {p["attributes"]["outcome"]: p["value"] for p in ingest["dosis.ingest.outcomes"]}
+    assert outcomes == {"created": 3, "rejected": 1}

@@ -216,7 +216,7 @@ class Telemetry:
         self._outcomes: collections.Counter[tuple[str, str]] = collections.Counter()
         self._cache_lookups: collections.Counter[str] = collections.Counter()
         meter.create_observable_counter(
-            "dosis.ingest.outcomes", unit="{status}", description="Pushed statuses by outcome and supplier",
+            "dosis.ingest.outcomes", unit="{status}", description="Statuses (pushed or listed) by outcome and supplier",
             callbacks=[lambda _: [
                 Observation(n, {"outcome": o, "supplier": s}) for (o, s), n in list(self._outcomes.items())
             ]],
@@ -228,9 +228,12 @@ class Telemetry:
         self.page_sizes = meter.create_histogram(
             "dosis.query.page_size", unit="{dossier}", description="Dossiers per answered page"
         )
+        self.batch_rates = meter.create_histogram(
+            "dosis.ingest.batch.rate", unit="{row}/s", description="Rows per second of each CSV list (UploadBatch)"
+        )
 
-    def count_outcome(self, outcome: str, supplier_id: str) -> None:
-        self._outcomes[(outcome, supplier_id)] += 1
+    def count_outcome(self, outcome: str, supplier_id: str, count: int = 1) -> None:
+        self._outcomes[(outcome, supplier_id)] += count
 
     def count_cache_lookup(self, hit: bool) -> None:
         self._cache_lookups["hit" if hit else "miss"] += 1

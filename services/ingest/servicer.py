@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import time
 from collections import Counter
 
 from opentelemetry import trace
@@ -174,7 +175,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 return exc
             return None
 
-        loader = csv_batch.BatchLoader(self._engine, identity.supplier_id, header, check_product)
+        loader = csv_batch.BatchLoader(
+            self._engine, identity.supplier_id, header, check_product, self._telemetry.tracer
+        )
+        started = time.perf_counter()
         chunks: queue.Queue = queue.Queue(maxsize=16)  # bounded: a fast sender waits for the loader
         work = asyncio.ensure_future(
             asyncio.to_thread(loader.run, csv_batch.text_lines(csv_batch.chunks_from(chunks)))
@@ -216,6 +220,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         span = trace.get_current_span()
         span.set_attribute("dosis.batch.rows", report.rows_read)
         span.set_attribute("dosis.batch.rejected", report.rejected)
+        self._telemetry.batch_rates.record(report.rows_read / max(time.perf_counter() - started, 1e-6))
+        for name in ("created", "updated", "unchanged", "stale", "rejected"):
+            if count := getattr(report, name):
+                self._telemetry.count_outcome(name, identity.supplier_id, count)
         return report
 
     async def DeleteDossier(self, request, context):
