@@ -55,12 +55,12 @@ def stage(connection: Connection, rows: Sequence[tuple]) -> None:
         with driver.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} AS "
-                f"SELECT {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
+                f"SELECT 0 AS ord, {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
             )
             cursor.execute(f"TRUNCATE {_STAGING}")
-            with cursor.copy(f"COPY {_STAGING} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row((*row[:_ROLES], _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 :]))
+            with cursor.copy(f"COPY {_STAGING} (ord, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for ordinal, row in enumerate(rows):
+                    copy.write_row((ordinal, *row[:_ROLES], _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 :]))
         driver.commit()
         return
     # SQLite: the temporary database only (kept in memory, see services.common.db), so the
@@ -99,10 +99,25 @@ def _roles_json(roles: tuple[str, ...]) -> str:
 def store(connection: Connection, supplier_id: str, now: datetime) -> dict[Outcome, int]:
     """Write the staged rows as the supplier's, inside the caller's transaction; the number
     of rows per outcome."""
+    counts = _judge(connection, {"supplier": supplier_id}, per_row=False)
+    _write(connection, supplier_id, now, counts)
+    return counts
+
+
+def store_each(connection: Connection, supplier_id: str, now: datetime) -> list[Outcome]:
+    """As store, but each staged row's outcome, in the order they were staged (the group
+    commit answers every push)."""
+    outcomes = _judge(connection, {"supplier": supplier_id}, per_row=True)
+    counts = dict.fromkeys(Outcome, 0)
+    for outcome in outcomes:
+        counts[outcome] += 1
+    _write(connection, supplier_id, now, counts)
+    return outcomes
+
+
+def _write(connection: Connection, supplier_id: str, now: datetime, counts: dict[Outcome, int]) -> None:
     postgres = connection.dialect.name == "postgresql"
-    params = {"supplier": supplier_id}
-    counts = _judge(connection, params, postgres)
-    params["now"] = _bind_processor(connection.dialect, "update_time")(now)
+    params = {"supplier": supplier_id, "now": _bind_processor(connection.dialect, "update_time")(now)}
     if postgres:
         created, written = connection.execute(sa.text(
             f"WITH w AS ({_upsert_sql(postgres)}) SELECT count(*) FILTER (WHERE created), count(*) FROM w"
@@ -119,7 +134,6 @@ def store(connection: Connection, supplier_id: str, now: datetime) -> dict[Outco
         upsert = sa.text(_upsert_sql(postgres, sliced=True))
         for start in range(first or 0, (last or -1) + 1, _SQLITE_SLICE):
             connection.execute(upsert, {**params, "first": start, "last": start + _SQLITE_SLICE - 1})
-    return counts
 
 
 def _identity(a: str, b: str) -> str:
@@ -139,27 +153,29 @@ def _same_content(new: str, old: str, postgres: bool) -> str:
     return " AND ".join(parts)
 
 
-def _judge(connection: Connection, params: dict, postgres: bool) -> dict[Outcome, int]:
-    """Outcome counts of the staged rows; on PostgreSQL the stored rows are locked too.
+def _judge(connection: Connection, params: dict, per_row: bool) -> dict[Outcome, int] | list[Outcome]:
+    """The staged rows' outcomes: counted, or each in staged order. On PostgreSQL the
+    stored rows are locked too, in a fixed order (by identity) against deadlocks.
 
     A correlated subquery per staged row, not a join: it is one probe of the identity index
     each, whatever the planner believes about a table that grows during a load (a join was
     planned as a hash of the supplier's whole share of the table, for every chunk)."""
+    postgres = connection.dialect.name == "postgresql"
     verdict = (
         "SELECT CASE WHEN s.status_time < d.status_time THEN 'STALE' "
         f"WHEN {_same_content('s', 'd', postgres)} THEN 'UNCHANGED' ELSE 'UPDATED' END "
         f"FROM dossiers d WHERE {_identity('d', 's')}"
-        # Locked until the transaction ends, in a fixed order against deadlocks.
         + (" FOR UPDATE" if postgres else "")
     )
     staged = f"(SELECT * FROM {_STAGING} ORDER BY product_id, dossier_id)" if postgres else _STAGING
-    found = connection.execute(
-        sa.text(f"SELECT outcome, count(*) FROM (SELECT ({verdict}) AS outcome FROM {staged} s) j GROUP BY outcome"),
-        params,
-    ).all()
+    judged = f"SELECT {'s.ord' if postgres else 's.rowid'} AS position, ({verdict}) AS outcome FROM {staged} s"
+    if per_row:
+        found = connection.execute(sa.text(judged), params).all()
+        return [Outcome[outcome] if outcome else Outcome.CREATED for _, outcome in sorted(found)]  # none: new
+    found = connection.execute(sa.text(f"SELECT outcome, count(*) FROM ({judged}) j GROUP BY outcome"), params).all()
     counts = dict.fromkeys(Outcome, 0)
     for outcome, count in found:
-        counts[Outcome[outcome] if outcome else Outcome.CREATED] = count  # no stored row: new
+        counts[Outcome[outcome] if outcome else Outcome.CREATED] = count
     return counts
 
 
@@ -169,6 +185,7 @@ def _upsert_sql(postgres: bool, sliced: bool = False) -> str:
         f"INSERT INTO dossiers (supplier_id, {', '.join(COLUMNS)}, update_time) "
         f"SELECT :supplier, {', '.join('s.' + c for c in COLUMNS)}, :now FROM {_STAGING} s "
         + ("WHERE s.rowid BETWEEN :first AND :last " if sliced else "WHERE true ")  # SQLite needs a WHERE
+        + ("ORDER BY s.ord " if postgres else "")  # ids in staged order (SQLite reads in order)
         + f"ON CONFLICT (supplier_id, product_id, dossier_id) DO UPDATE SET {assignments} "
         "WHERE excluded.status_time >= dossiers.status_time AND NOT "
         f"({_same_content('excluded', 'dossiers', postgres)})"

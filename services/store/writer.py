@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import operator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from services.store import repository
+from services.store import bulk, repository
 from services.store.repository import Outcome
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,15 @@ log = logging.getLogger(__name__)
 # As many as one stream's window (ingest.servicer.STREAM_WINDOW): a stream's items share a
 # commit (an fsync) instead of waiting for one each.
 MAX_BATCH = 1024
+SET_BASED_FROM = 64  # statuses of one supplier in a batch from which store.bulk is quicker
+_AS_ROW = operator.itemgetter(*bulk.COLUMNS)
+
+
+def _one_supplier_distinct(batch: list[_Pending]) -> bool:
+    """Whether store.bulk can take the batch: one supplier, each dossier once, and enough."""
+    if len(batch) < SET_BASED_FROM or any(p.supplier_id != batch[0].supplier_id for p in batch):
+        return False
+    return len({(p.values["product_id"], p.values["dossier_id"]) for p in batch}) == len(batch)
 ATTEMPTS = 3
 
 
@@ -108,8 +118,11 @@ class GroupWriter:
     def _store_batch(self, batch: list[_Pending]) -> list[Outcome | Exception]:
         now = datetime.now(timezone.utc)
         items = [(p.supplier_id, p.values) for p in batch]
+        set_based = _one_supplier_distinct(batch)
         for _ in range(ATTEMPTS):
             try:
+                if set_based:
+                    return self._store_set_based(batch[0].supplier_id, [_AS_ROW(p.values) for p in batch], now)
                 with Session(self._engine) as session, session.begin():
                     return repository.upsert_many(session, items, now)
             except (IntegrityError, OperationalError):
@@ -117,6 +130,14 @@ class GroupWriter:
             except Exception:  # noqa: BLE001 - find the item at fault below
                 break
         return [self._store_one(p, now) for p in batch]
+
+    def _store_set_based(self, supplier_id: str, rows: list[tuple], now: datetime) -> list[Outcome]:
+        """A large batch of one supplier (a stream, mostly) the way CSV lists are stored:
+        staged, then judged and written by the database in a few statements."""
+        with self._engine.connect() as connection:
+            bulk.stage(connection, rows)
+            with connection.begin():
+                return bulk.store_each(connection, supplier_id, now)
 
     def _store_one(self, pending: _Pending, now: datetime) -> Outcome | Exception:
         try:
