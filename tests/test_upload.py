@@ -673,6 +673,23 @@ def test_replace_product_deletes_the_dossiers_absent_from_a_clean_file(stack):
     }
 
 
+def test_replace_product_reads_the_stored_ids_in_batches_and_leaves_no_scratch_file(stack, monkeypatch):
+    """The named ids wait in a scratch file, the stored ones are read batch by batch: across
+    batch edges exactly the unnamed dossiers go."""
+    import tempfile
+
+    from services.ingest import csv_batch
+
+    monkeypatch.setattr(csv_batch, "_DELETE_BATCH", 7)
+    scratch = set(Path(tempfile.gettempdir()).glob("dosis-upload-*.db"))
+    assert counts(upload(stack, csv_bytes([row(f"K-{i:03d}") for i in range(40)]))) == expect(rows_read=40, created=40)
+    kept = [row(f"K-{i:03d}") for i in range(40) if i % 3 == 0] + [row("K-new")]
+    report = upload(stack, csv_bytes(kept), mode=REPLACE, product="1502")
+    assert counts(report) == expect(rows_read=15, unchanged=14, created=1, deleted=26)
+    assert sorted(d for _, _, d in stored(stack)) == sorted([f"K-{i:03d}" for i in range(0, 40, 3)] + ["K-new"])
+    assert set(Path(tempfile.gettempdir()).glob("dosis-upload-*.db")) == scratch
+
+
 def test_replace_product_with_a_rejected_row_deletes_nothing(stack):
     _replace_setup(stack)
     before = set(stored(stack))

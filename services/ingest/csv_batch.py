@@ -13,12 +13,16 @@ import codecs
 import csv
 import logging
 import operator
+import os
 import queue
+import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 from opentelemetry import context, trace
@@ -235,12 +239,19 @@ class BatchLoader:
         self._check_product = check_product
         self._tracer = tracer or trace.NoOpTracer()
         self._product_errors: dict[str, errors.DosisError | None] = {}
-        self._seen: set[str] = set()  # REPLACE_PRODUCT: the dossier ids the file names
+        self._seen = _SeenIds() if self._replace else None  # REPLACE_PRODUCT: the ids the file names
         self.report = Report()
         self.complete = threading.Event()  # set by the caller once the stream has ended
         self.whole_file = False  # ... and whether it brought the whole file
 
     def run(self, lines: Iterator[str]) -> Report:
+        try:
+            return self._run(lines)
+        finally:
+            if self._seen is not None:
+                self._seen.close()
+
+    def _run(self, lines: Iterator[str]) -> Report:
         first = next(lines, "")
         delimiter = ";" if first.count(";") > first.count(",") else ","
         rows = RowReader(self._header(first, delimiter))
@@ -330,17 +341,67 @@ class BatchLoader:
 
     def _delete_absent(self) -> None:
         """REPLACE_PRODUCT: remove the supplier's dossiers of the product that the file
-        did not name; nothing at all when a row was rejected (the file is then not complete)."""
+        did not name, in one transaction; nothing at all when a row was rejected (the file
+        is then not complete). The stored ids are read in batches along the identity index."""
         if self.report.rejected:
             return
+        self._seen.flush()
         table = Dossier.__table__
         scope = sa.and_(table.c.supplier_id == self._supplier, table.c.product_id == self._product)
+        deleted, after = 0, ""
         with Session(self._engine) as session, session.begin():
-            stored = session.execute(sa.select(table.c.id, table.c.dossier_id).where(scope)).all()
-            absent = [row_id for row_id, dossier_id in stored if dossier_id not in self._seen]
-            for i in range(0, len(absent), 1000):
-                session.execute(sa.delete(table).where(table.c.id.in_(absent[i : i + 1000])))
-        self.report.deleted = len(absent)
+            while True:
+                names = session.scalars(
+                    sa.select(table.c.dossier_id).where(scope, table.c.dossier_id > after)
+                    .order_by(table.c.dossier_id).limit(_DELETE_BATCH)
+                ).all()
+                if not names:
+                    break
+                after = names[-1]
+                absent = self._seen.absent(names)
+                if absent:
+                    session.execute(sa.delete(table).where(scope, table.c.dossier_id.in_(absent)))
+                    deleted += len(absent)
+        self.report.deleted = deleted
+
+
+_DELETE_BATCH = 1000
+
+
+class _SeenIds:
+    """REPLACE_PRODUCT: the dossier ids a list names, kept in a scratch SQLite file of its
+    own (whatever the store), so that memory stays flat however long the list; a set held
+    about 70 bytes an id. The file goes when the upload ends."""
+
+    def __init__(self):
+        handle, self._path = tempfile.mkstemp(prefix="dosis-upload-", suffix=".db")
+        os.close(handle)
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")  # scratch: no crash safety needed
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (dossier_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._pending: list[tuple[str]] = []
+
+    def add(self, dossier_id: str) -> None:
+        self._pending.append((dossier_id,))
+        if len(self._pending) >= CHUNK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", self._pending)
+        self._db.execute("COMMIT")
+        self._pending = []
+
+    def absent(self, dossier_ids: list[str]) -> list[str]:
+        marks = ", ".join("?" * len(dossier_ids))
+        found = self._db.execute(f"SELECT dossier_id FROM seen WHERE dossier_id IN ({marks})", dossier_ids)
+        present = {dossier_id for (dossier_id,) in found}
+        return [d for d in dossier_ids if d not in present]
+
+    def close(self) -> None:
+        self._db.close()
+        Path(self._path).unlink(missing_ok=True)
 
 
 _AS_ROW = operator.itemgetter(*bulk.COLUMNS)
