@@ -50,7 +50,7 @@ def test_a_large_batch_of_one_supplier_is_stored_set_based_with_each_outcome_in_
     calls = []
     original = GroupWriter._store_set_based
     monkeypatch.setattr(GroupWriter, "_store_set_based", lambda self, *a: calls.append(len(a[1])) or original(self, *a))
-    n = writer_module.SET_BASED_FROM * 2
+    n = writer_module.SET_BASED_FROM[stores.dossiers.dialect.name] * 2
     first = store_all(stores.dossiers, [("VLAIO", values(f"B-{i}", T1)) for i in range(n)])
     assert first == [Outcome.CREATED] * n
     before = stored(stores.dossiers)
@@ -89,7 +89,7 @@ def test_a_large_batch_of_one_supplier_is_stored_set_based_with_each_outcome_in_
 def test_a_batch_naming_a_dossier_twice_or_of_two_suppliers_is_stored_push_by_push(stores, monkeypatch):
     calls = []
     monkeypatch.setattr(GroupWriter, "_store_set_based", lambda self, *a: calls.append(a))
-    n = writer_module.SET_BASED_FROM
+    n = writer_module.SET_BASED_FROM[stores.dossiers.dialect.name]
     repeated = [("VLAIO", values(f"R-{i}", T1)) for i in range(n)] + [("VLAIO", values("R-0", T2, code=5))]
     assert store_all(stores.dossiers, repeated) == [Outcome.CREATED] * n + [Outcome.UPDATED]
     mixed = [("VLAIO", values(f"M-{i}", T1)) for i in range(n)] + [("OMGEVING", values("M-0", T1, 3, "1519"))]
