@@ -1,18 +1,23 @@
-"""Set-based loading of many statuses of one supplier (CSV lists): the database's own speed.
+"""Set-based loading of many statuses of one supplier: the database's own speed.
+
+Used for CSV lists (services/ingest/csv_batch.py) and for large group commits of one
+supplier, a stream mostly (services/store/writer.py).
 
 A chunk is stored in two steps, so that a caller can overlap them with reading the next
 chunk:
 - `stage`: the rows go into a temporary staging table by the driver's fastest route
   (COPY on PostgreSQL, one executemany of plain tuples on SQLite), outside any transaction
   on the store. This is the part with Python work per row.
-- `store`: in the caller's transaction, one SELECT counts the outcomes and one
-  INSERT … ON CONFLICT DO UPDATE writes, whatever the number of rows. The database does
+- `store` (or `store_each`, which gives every row's outcome): in the caller's transaction,
+  one SELECT judges the rows and one INSERT … ON CONFLICT DO UPDATE writes, whatever the
+  number of rows. The database does
   this alone (SQLite's C code, PostgreSQL's own process): no Python runs per row, so
   another thread can read the next chunk meanwhile.
 
 The outcome rule is the one of repository.upsert_many (a push at a time), written as SQL:
 a new identity is CREATED; an older status_time is STALE; equal content is UNCHANGED;
-anything else is UPDATED. tests/test_upload.py holds both to the same answers.
+anything else is UPDATED. tests/test_upload.py and tests/test_group_commit.py hold both
+to the same answers.
 
 Each identity comes at most once per chunk (a second status of the same dossier goes into
 the next chunk), so every row of a chunk is judged against what is stored.
