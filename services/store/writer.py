@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 # commit (an fsync) instead of waiting for one each.
 MAX_BATCH = 1024
 LINGER = 0.005  # seconds a loaded writer waits for more statuses before a batch
-# Statuses of one supplier in a batch from which store.bulk is quicker than upsert_many
-# (measured: on SQLite at any size; PostgreSQL pays a round trip more for small ones).
-SET_BASED_FROM = {"sqlite": 8, "postgresql": 64}
+# Statuses of one supplier in a batch from which store.bulk costs less CPU than upsert_many
+# (measured: on SQLite at any size; on PostgreSQL from about 16, though each batch then
+# waits a round trip more).
+SET_BASED_FROM = {"sqlite": 8, "postgresql": 16}
 _AS_ROW = operator.itemgetter(*bulk.COLUMNS)
 
 
