@@ -384,11 +384,14 @@ def bad_file_records() -> tuple[list[list[str]], dict[int, str]]:
         [],  # 22: a blank line is skipped
         row("OK-3", ENTERPRISE_C),  # 23
         row("B-24", action_required="jein"),  # 24
+        row("B-25", when="0001-01-01T00:00:00+01:00"),  # 25: before year 1 in UTC
+        row("B-26", visible_until="9999-12-31T23:00:00-05:00"),  # 26: after year 9999 in UTC
     ]
     expected = {
         3: "enterprise_number", 4: "phase", 5: "status", 6: "status_time", 7: "status_time", 8: "status_time",
         9: "reference_url", 10: "reference", 11: "required_roles", 12: "public", 13: "action", 14: "", 15: "",
         16: "product_id", 17: "product_id", 18: "product_id", 21: "enterprise_number", 24: "action_required",
+        25: "status_time", 26: "visible_until",
     }
     return records, expected
 
@@ -398,7 +401,7 @@ def test_bad_rows_are_reported_by_line_and_column_good_rows_stored(stack, delimi
     records, expected = bad_file_records()
     report = upload(stack, csv_bytes(records, delimiter=delimiter))
 
-    assert counts(report) == expect(rows_read=21, created=3, rejected=len(expected))
+    assert counts(report) == expect(rows_read=23, created=3, rejected=len(expected))
     got = {}
     for r in report.rejected_rows:
         assert r.line not in got, f"line {r.line} reported twice: {report.rejected_rows}"
@@ -420,6 +423,7 @@ def test_bad_rows_are_reported_by_line_and_column_good_rows_stored(stack, delimi
     assert "does not serve" in reasons[16] or "not allowed" in reasons[16]
     assert "active" in reasons[17]
     assert "catalog" in reasons[18] or "unknown" in reasons[18]
+    assert "range" in reasons[25] and "range" in reasons[26]
 
     rows = stored(stack)
     assert set(rows) == {("VLAIO", "1502", "OK-1"), ("VLAIO", "1519", "OK-2"), ("VLAIO", "1502", "OK-3")}

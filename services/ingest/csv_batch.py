@@ -139,7 +139,10 @@ def _time(value: str) -> datetime | None:
         raise ValueError("must be an ISO 8601 date and time, e.g. 2026-03-01T10:00:00+01:00") from None
     if parsed.tzinfo is None:
         raise ValueError("needs a time zone (Z or an offset such as +01:00)")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        raise ValueError("is out of range (years 1-9999 in UTC)") from None
 
 
 class RowReader:
