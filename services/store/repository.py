@@ -12,7 +12,6 @@ roles can later be stored encrypted.
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -56,7 +55,8 @@ def upsert_many(session: Session, items: list[tuple[str, dict]], now: datetime) 
     """Store validated statuses (supplier id, column values) inside the caller's transaction.
 
     Set-based: one locked read of every dossier concerned, then one INSERT and one UPDATE
-    (executemany) whatever the number of items. Items are applied in order, so several
+    (executemany) whatever the number of items. Large batches of one supplier take the
+    quicker route of store.bulk (see store.writer). Items are applied in order, so several
     statuses of one dossier in one call behave exactly as successive pushes.
     """
     stored = _read_locked(session, {(s, v["product_id"], v["dossier_id"]) for s, v in items})
@@ -83,45 +83,12 @@ def upsert_many(session: Session, items: list[tuple[str, dict]], now: datetime) 
     return outcomes
 
 
-_COPY_FROM = 200  # below this many rows a plain executemany is as quick as COPY
-
-
 def _insert(session: Session, rows: list[dict]) -> None:
-    if session.bind.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
-        _copy(session, "dossiers", ("supplier_id", "product_id", "dossier_id", *_WRITTEN), rows)
-    else:
-        session.execute(sa.insert(Dossier.__table__), rows)
+    session.execute(sa.insert(Dossier.__table__), rows)
 
 
 def _update(session: Session, rows: list[dict]) -> None:
-    if session.bind.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
-        # COPY into a staging table, then one set-based UPDATE: the driver's fastest route.
-        session.execute(sa.text(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS dossier_staging ON COMMIT DELETE ROWS AS "
-            f"SELECT id, {', '.join(_WRITTEN)} FROM dossiers WITH NO DATA"
-        ))
-        _copy(session, "dossier_staging", ("id", *_WRITTEN), rows)
-        assignments = ", ".join(f"{name} = s.{name}" for name in _WRITTEN)
-        session.execute(sa.text(f"UPDATE dossiers d SET {assignments} FROM dossier_staging s WHERE d.id = s.id"))
-        session.execute(sa.text("DELETE FROM dossier_staging"))
-    else:
-        session.execute(_UPDATE_BY_ID, [{f"v_{k}": v for k, v in row.items()} for row in rows])
-
-
-def _copy(session: Session, table: str, columns: tuple[str, ...], rows: list[dict]) -> None:
-    """COPY rows into a table over the session's own connection (same transaction)."""
-    import psycopg
-
-    driver = session.connection().connection.dbapi_connection
-    json_columns = {"required_roles"}
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([json.dumps(row[c]) if c in json_columns else row[c] for c in columns])
-    except psycopg.errors.IntegrityError as exc:
-        # As SQLAlchemy's own error, so callers retry a race with another writer as usual.
-        raise IntegrityError(statement, None, exc) from exc
+    session.execute(_UPDATE_BY_ID, [{f"v_{k}": v for k, v in row.items()} for row in rows])
 
 
 _WRITTEN = (*CONTENT_FIELDS, "update_time")
