@@ -101,7 +101,7 @@ def test_telemetry_puts_no_second_filter_in_front_of_the_private_exporter(monkey
 def database_spans(ratio: float) -> list[ReadableSpan]:
     tracer_provider, exporter = provider("dosis-ingest", ratio)
     telemetry = Telemetry("ingest", env={})
-    telemetry.enabled, telemetry.tracer_provider = True, tracer_provider  # only its engine tracing
+    telemetry.tracing, telemetry.tracer_provider = True, tracer_provider  # only its engine tracing
     engine = sa.create_engine("sqlite://")
     telemetry.instrument_engine(engine)
     with engine.connect() as connection:

@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping
 
 import grpc
 from grpc import aio
-from opentelemetry import propagate
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Status, StatusCode
 
 from services.common import errors
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
@@ -109,9 +110,9 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
 
     The server span is opened here rather than by the library's grpc.aio server interceptor:
     this wrapper runs for every call anyway, and the library's adds about 200 µs a call
-    (benchmarks/tracing_overhead.py), several times the span itself. Name, kind and
-    attributes follow the same RPC semantic conventions; the caller's W3C traceparent is
-    continued.
+    (benchmarks/tracing_overhead.py), several times the span itself. The span is a light
+    one (server_span.py) for the same reason. Name, kind and attributes follow the same
+    RPC semantic conventions; the caller's W3C traceparent is continued.
     """
     service, _, name = method.lstrip("/").partition("/")
     attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
@@ -122,36 +123,38 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         log.exception("unexpected error in %s", method, exc_info=exc)
         return errors.internal()
 
-    def start_span(context: aio.ServicerContext):
-        return telemetry.tracer.start_as_current_span(
-            method, context=_caller_context(context) if telemetry.enabled else None, kind=SpanKind.SERVER,
-            attributes=attributes, record_exception=False, set_status_on_exception=False,
-        )
+    spans = telemetry.server_spans  # None when tracing is off
 
-    def finish(span, started: float, code: grpc.StatusCode, reason: str = "") -> None:
+    def finish(span, code: grpc.StatusCode, reason: str) -> None:
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code in _SERVER_ERRORS:
             span.set_status(Status(StatusCode.ERROR, reason or code.name))
-        telemetry.rpc_duration.record((time.perf_counter() - started) * 1000, metric_attributes[code])
+        span.end()
 
     @contextlib.asynccontextmanager
     async def guarded(context: aio.ServicerContext):
         started, code, reason = time.perf_counter(), grpc.StatusCode.OK, ""
-        with start_span(context) as span:
-            try:
-                authenticate(context)
-                yield
-            except aio.AbortError:
-                code = grpc.StatusCode.UNKNOWN
-                raise
-            except errors.DosisError as exc:
-                code, reason = exc.code, exc.reason
-                await _abort(context, exc)
-            except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
-                code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
-                await _abort(context, unexpected(exc))
-            finally:
-                finish(span, started, code, reason)
+        span = token = None
+        if spans is not None:
+            span = spans.start(method, _caller_context(context), attributes)
+            token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            authenticate(context)
+            yield
+        except aio.AbortError:
+            code = grpc.StatusCode.UNKNOWN
+            raise
+        except errors.DosisError as exc:
+            code, reason = exc.code, exc.reason
+            await _abort(context, exc)
+        except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
+            code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
+            await _abort(context, unexpected(exc))
+        finally:
+            telemetry.rpc_duration.record((time.perf_counter() - started) * 1000, metric_attributes[code])
+            if span is not None:
+                finish(span, code, reason)
+                otel_context.detach(token)
 
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream

@@ -33,11 +33,18 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, Status
 
 import services
+from services.common.server_span import ServerSpans
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +173,16 @@ def _sampler(env: dict[str, str]) -> Sampler | None:
     return ParentBased(TraceIdRatioBased(ratio))
 
 
+def _exports(signal: str, env: dict[str, str]) -> bool:
+    """Whether a signal (TRACES, METRICS) goes out over OTLP, from the standard variables."""
+    exporter = env.get(f"OTEL_{signal}_EXPORTER", "otlp").strip().lower()
+    if exporter == "none":
+        return False
+    if exporter != "otlp":
+        log.warning("OTEL_%s_EXPORTER=%s is not supported here; only otlp and none are", signal, exporter)
+    return bool(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+
+
 class Telemetry:
     """The providers and instruments of one service."""
 
@@ -179,10 +196,12 @@ class Telemetry:
     ):
         env = dict(os.environ if env is None else env)
         self.service_name = f"dosis-{service}"
-        self.enabled = span_exporter is not None or metric_reader is not None
         if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
             span_exporter = metric_reader = None
-            self.enabled = False
+        # Traces and metrics are switched on separately (OTEL_TRACES_EXPORTER=none keeps the
+        # metrics): a provider without an exporter would record spans only to drop them.
+        self.tracing = span_exporter is not None
+        self.metrics = metric_reader is not None
         resource = Resource.create(
             {
                 "service.name": self.service_name,
@@ -191,20 +210,23 @@ class Telemetry:
                 "service.instance.id": str(uuid.uuid4()),
             }
         )
-        if self.enabled:
+        self.server_spans: ServerSpans | None = None
+        if self.tracing:
             self.tracer_provider = TracerProvider(resource=resource, sampler=_sampler(env))
-            if span_exporter is not None:
-                if not getattr(span_exporter, "applies_privacy", False):
-                    span_exporter = PrivacyFilter(span_exporter)
-                processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
-                self.tracer_provider.add_span_processor(processor)
-            readers = [metric_reader] if metric_reader is not None else []
-            # Exemplars would sample trace ids into every measurement: costly, and unused here.
-            self.meter_provider = MeterProvider(
-                resource=resource, metric_readers=readers, exemplar_filter=AlwaysOffExemplarFilter()
-            )
+            if not getattr(span_exporter, "applies_privacy", False):
+                span_exporter = PrivacyFilter(span_exporter)
+            processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
+            self.tracer_provider.add_span_processor(processor)
+            scope = InstrumentationScope("dosis", services.__version__)
+            self.server_spans = ServerSpans(self.tracer_provider, processor, scope)
         else:
             self.tracer_provider = NoOpTracerProvider()
+        if self.metrics:
+            # Exemplars would sample trace ids into every measurement: costly, and unused here.
+            self.meter_provider = MeterProvider(
+                resource=resource, metric_readers=[metric_reader], exemplar_filter=AlwaysOffExemplarFilter()
+            )
+        else:
             self.meter_provider = NoOpMeterProvider()
         self.tracer = self.tracer_provider.get_tracer("dosis", services.__version__)
         meter = self.meter_provider.get_meter("dosis", services.__version__)
@@ -240,10 +262,11 @@ class Telemetry:
 
     @classmethod
     def from_env(cls, service: str, env: dict[str, str] | None = None) -> Telemetry:
-        """OTLP export (gRPC) when OTEL_EXPORTER_OTLP_ENDPOINT (or a per-signal one) is set."""
+        """OTLP export (gRPC) when OTEL_EXPORTER_OTLP_ENDPOINT (or a per-signal one) is set,
+        per signal unless OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER say `none`."""
         env = dict(os.environ if env is None else env)
         span_exporter = metric_reader = None
-        if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        if _exports("TRACES", env):
             try:
                 from services.common.otlp_export import PrivateOTLPSpanExporter
 
@@ -255,7 +278,7 @@ class Telemetry:
                 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
                 span_exporter = OTLPSpanExporter()
-        if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        if _exports("METRICS", env):
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
@@ -266,7 +289,7 @@ class Telemetry:
         return cls(service, env={})
 
     def client_interceptors(self) -> list:
-        if not self.enabled:
+        if not self.tracing:
             return []
         return aio_client_interceptors(tracer_provider=self.tracer_provider)
 
@@ -277,7 +300,7 @@ class Telemetry:
         EngineTracer is what it attaches underneath, and what lets each service of an
         in-process test keep its own provider.
         """
-        if not self.enabled:
+        if not self.tracing:
             return
         tracer = self.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
         # No connection-usage metric: it costs two SDK measurements per pool checkout.
@@ -285,8 +308,9 @@ class Telemetry:
         _StatementTracer(tracer, engine, usage)
 
     def shutdown(self) -> None:
-        if self.enabled:
+        if self.tracing:
             self.tracer_provider.shutdown()
+        if self.metrics:
             self.meter_provider.shutdown()
 
 
