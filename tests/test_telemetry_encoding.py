@@ -140,3 +140,24 @@ def test_a_batch_is_the_child_of_its_first_sampled_push():
     exporter.clear()
     writer._store([_Pending("S", {}, unsampled, None)])
     assert exporter.get_finished_spans() == ()  # nothing sampled: nothing recorded
+
+
+def test_a_batch_links_each_other_call_once():
+    from services.store.writer import MAX_LINKS, GroupWriter, _Pending
+
+    tracer_provider, exporter = provider("dosis-ingest")
+    tracer = tracer_provider.get_tracer("dosis")
+    stream, other = tracer.start_span("stream"), tracer.start_span("push")
+    writer = GroupWriter(engine=None, tracer=tracer)
+    writer._store_batch = lambda batch: [None] * len(batch)
+    # A stream's statuses share its span; a push of another caller sits among them.
+    writer._store([_Pending("S", {}, span, None) for span in [stream] * 500 + [other] + [stream] * 500])
+    (batch,) = [s for s in exporter.get_finished_spans() if s.name == "store batch"]
+    assert batch.parent.span_id == stream.get_span_context().span_id
+    assert [link.context.span_id for link in batch.links] == [other.get_span_context().span_id]
+
+    exporter.clear()
+    pushes = [tracer.start_span(f"push {i}") for i in range(MAX_LINKS + 10)]
+    writer._store([_Pending("S", {}, span, None) for span in pushes])
+    (batch,) = [s for s in exporter.get_finished_spans() if s.name == "store batch"]
+    assert len(batch.links) == MAX_LINKS and batch.attributes["dosis.batch.size"] == MAX_LINKS + 10

@@ -57,6 +57,25 @@ class _Pending:
     future: asyncio.Future
 
 
+# The SDK's default span limit (OTEL_SPAN_LINK_COUNT_LIMIT): it would drop links past it.
+MAX_LINKS = 128
+
+
+def _links(batch: list[_Pending], first: _Pending) -> list[trace.Link]:
+    """One link per other call in the batch: a stream's statuses share its span, and
+    1,024 links to one span would say no more than one does."""
+    seen = {first.span.get_span_context().span_id}
+    links = []
+    for pending in batch:
+        context = pending.span.get_span_context()
+        if context.span_id not in seen:
+            seen.add(context.span_id)
+            links.append(trace.Link(context))
+            if len(links) == MAX_LINKS:
+                break
+    return links
+
+
 class GroupWriter:
     def __init__(self, engine: Engine, tracer: trace.Tracer, max_batch: int = MAX_BATCH):
         self._engine = engine
@@ -119,7 +138,7 @@ class GroupWriter:
         if first is None:
             with self._tracer.start_as_current_span("store batch", context=trace.set_span_in_context(batch[0].span)):
                 return self._store_batch(batch)
-        links = [trace.Link(p.span.get_span_context()) for p in batch if p is not first]
+        links = _links(batch, first)
         parent = trace.set_span_in_context(first.span)
         with self._tracer.start_as_current_span("store batch", context=parent, links=links) as span:
             span.set_attribute("dosis.batch.size", len(batch))
