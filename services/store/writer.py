@@ -62,13 +62,14 @@ MAX_LINKS = 128
 
 
 def _links(batch: list[_Pending], first: _Pending) -> list[trace.Link]:
-    """One link per other call in the batch: a stream's statuses share its span, and
-    1,024 links to one span would say no more than one does."""
+    """One link per other sampled call in the batch: a stream's statuses share its span
+    (1,024 links to one span would say no more than one does), and an unsampled call's
+    span is recorded nowhere, so a link to it would lead nowhere."""
     seen = {first.span.get_span_context().span_id}
     links = []
     for pending in batch:
         context = pending.span.get_span_context()
-        if context.span_id not in seen:
+        if context.trace_flags.sampled and context.span_id not in seen:
             seen.add(context.span_id)
             links.append(trace.Link(context))
             if len(links) == MAX_LINKS:
@@ -132,8 +133,8 @@ class GroupWriter:
     def _store(self, batch: list[_Pending]) -> list[Outcome | Exception]:
         # One span per batch: a child of the first sampled push it carries (so a lone push
         # is one trace down to its statements, and so is every sampled push of a batch,
-        # whichever came first) and linked to every other one. A batch of unsampled pushes
-        # is not recorded, and then needs no links.
+        # whichever came first) and linked to the other sampled ones. A batch of unsampled
+        # pushes is not recorded.
         first = next((p for p in batch if p.span.is_recording()), None)
         if first is None:
             with self._tracer.start_as_current_span("store batch", context=trace.set_span_in_context(batch[0].span)):
