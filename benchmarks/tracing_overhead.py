@@ -10,7 +10,7 @@ the metrics still exported, as an operator who does not want traces runs it; the
 measured is the cost of tracing. With no telemetry at all (no OTLP endpoint) is printed
 too, so the metrics' own cost shows.
 
-    .venv/bin/python benchmarks/tracing_overhead.py [--rounds 3] [--database-url postgresql://…]
+    .venv/bin/python benchmarks/tracing_overhead.py [--rounds 5] [--database-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def run(label: str, otel: dict[str, str], pushes: int, concurrency: int, databas
 def _run(label, otel, pushes, concurrency, database_url, cleanup) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as state:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DOSIS_", "OTEL_"))}
-        env.update(otel, DOSIS_STATE_DIR=state, DOSIS_LOG_LEVEL="WARNING")
+        # One hash seed for every run: the same dict and set layouts, one cause of spread fewer.
+        env.update(otel, DOSIS_STATE_DIR=state, DOSIS_LOG_LEVEL="WARNING", PYTHONHASHSEED="0")
         if database_url:
             env["DOSIS_DATABASE_URL"] = _fresh_postgres(database_url)
             cleanup.append(lambda: _drop_postgres(database_url, env["DOSIS_DATABASE_URL"]))
@@ -156,9 +157,9 @@ def _cpu_seconds(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pushes", type=int, default=4000)
+    parser.add_argument("--pushes", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median counts")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median counts")
     parser.add_argument(
         "--database-url", default="",
         help="PostgreSQL server to run on (a fresh database per run), e.g. postgresql://postgres@127.0.0.1/test",
@@ -191,7 +192,7 @@ def main() -> None:
     bare, off, ten, full = (statistics.median(rates[label]) for label in configs)
     print("medians:")
     for label, rate in zip(configs, (bare, off, ten, full)):
-        print(f"  {label:<22} {rate:8.0f} pushes/s")
+        print(f"  {label:<22} {rate:8.0f} pushes/s   (rounds {min(rates[label]):.0f}–{max(rates[label]):.0f})")
     cost_ten, cost_full = 1 - ten / off, 1 - full / off
     print(f"  cost at 10 %:  {cost_ten:6.1%} of the untraced throughput")
     print(f"  cost at 100 %: {cost_full:6.1%} of the untraced throughput (target ≤ 15 %: "

@@ -5,8 +5,9 @@ serves all calls. The SDK's Span validates and locks on each step (a lock, bound
 attribute and event containers, each value cleaned as it is set, start and end hooks):
 about 25 µs a call, most of what tracing at 100 % cost (benchmarks/tracing_overhead.py).
 ServerSpans takes the same decisions through the provider's own sampler and id generator
-and hands the same ReadableSpan to the provider's span processors at the end; children
-(the store batch, the statements, the catalog call) are ordinary SDK spans under it.
+and hands the same ReadableSpan as the SDK would to the span processor Telemetry installed
+(the one it exports through) at the end; children (the store batch, the statements, the
+catalog call) are ordinary SDK spans under it.
 
 What it does not do, because the call wrapper (services.common.calls) never asks for it:
 span processors' on_start (the batch and simple processors do nothing there) and exception
