@@ -155,6 +155,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+def summarize(title: str, rates: dict[str, float], cpu: dict[str, float]) -> None:
+    bare, off, ten, full = rates.values()
+    print(f"{title}:")
+    for label, rate in rates.items():
+        print(f"  {label:<22} {rate:8.0f} pushes/s   ingest CPU {cpu[label] * 1e6:5.0f} µs/push")
+    cost_ten, cost_full = 1 - ten / off, 1 - full / off
+    print(f"  cost at 10 %:  {cost_ten:6.1%} of the untraced throughput")
+    print(f"  cost at 100 %: {cost_full:6.1%} of the untraced throughput (target ≤ 15 %: "
+          f"{'met' if cost_full <= 0.15 else 'NOT met'})")
+    print(f"  (against no telemetry at all: metrics only {1 - off / bare:.1%}, 100 % sampling {1 - full / bare:.1%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pushes", type=int, default=6000)
@@ -189,20 +201,13 @@ def main() -> None:
             rates[label].append(rate)
             cpu[label].append(cpu_per_push)
     requests, size = (int(x) for x in receiver.communicate("", timeout=30)[0].split())
-    bare, off, ten, full = (statistics.median(rates[label]) for label in configs)
-    print("medians:")
-    for label, rate in zip(configs, (bare, off, ten, full)):
-        print(f"  {label:<22} {rate:8.0f} pushes/s   (rounds {min(rates[label]):.0f}–{max(rates[label]):.0f})")
-    cost_ten, cost_full = 1 - ten / off, 1 - full / off
-    print(f"  cost at 10 %:  {cost_ten:6.1%} of the untraced throughput")
-    print(f"  cost at 100 %: {cost_full:6.1%} of the untraced throughput (target ≤ 15 %: "
-          f"{'met' if cost_full <= 0.15 else 'NOT met'})")
-    print(f"  (against no telemetry at all: metrics only {1 - off / bare:.1%}, 100 % sampling {1 - full / bare:.1%})")
-    # Steadier than pushes/s on a shared 2-core machine, so printed too (the target is the above).
-    cpu_bare, cpu_off, cpu_ten, cpu_full = (statistics.median(cpu[label]) for label in configs)
-    print(f"  ingest CPU per push (medians): {cpu_bare * 1e6:.0f} µs without telemetry, {cpu_off * 1e6:.0f} µs "
-          f"untraced, {cpu_ten * 1e6:.0f} µs at 10 % (+{cpu_ten / cpu_off - 1:.1%}), {cpu_full * 1e6:.0f} µs at "
-          f"100 % (+{cpu_full / cpu_off - 1:.1%})")
+    # Two summaries. The median of the rounds is the figure judged. The best round of each
+    # configuration is printed beside it: on a shared 2-core VM a run is now and then slowed
+    # by 20 % or more whatever it runs (seen: one configuration at 410–707 µs a push), and the
+    # least disturbed run of each shows the code's own difference.
+    for title, pick, fastest in (("medians", statistics.median, statistics.median), ("best rounds", max, min)):
+        summarize(title, {label: pick(rates[label]) for label in configs},
+                  {label: fastest(cpu[label]) for label in configs})
     print(f"  the collector stand-in took {requests} OTLP exports, {size / 1e6:.1f} MB")
 
 
