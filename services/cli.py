@@ -59,11 +59,15 @@ def up(trace: bool) -> None:
         os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
 
     def ready(settings) -> None:
+        from services.common.telemetry import exports
+
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        if endpoint:
+        signals = " and ".join(name for name, signal in (("spans", "TRACES"), ("metrics", "METRICS"))
+                               if exports(signal, dict(os.environ)))
+        if endpoint and signals:
             click.echo(
                 f"""
-Tracing: spans and metrics go over OTLP/gRPC to {endpoint}
+Telemetry: {signals} go over OTLP/gRPC to {endpoint}
   (services dosis-ingest, dosis-query, dosis-catalog). No collector yet? Run one with a UI:
   docker compose up jaeger   then open http://localhost:16686 and pick service dosis-ingest."""
             )

@@ -8,7 +8,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common.telemetry import Telemetry
+from services.common.telemetry import Telemetry, exports
 
 NAME = "/dosis.v1.IngestService/PushStatus"
 ATTRIBUTES = {"rpc.system": "grpc", "rpc.service": "dosis.v1.IngestService", "rpc.method": "PushStatus"}
@@ -121,6 +121,8 @@ def test_attribute_and_status_rules(telemetry):
 
 def test_traces_and_metrics_switch_on_separately():
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_TRACES_EXPORTER": "none"}
+    assert (exports("TRACES", env), exports("METRICS", env)) == (False, True)  # also what `dosis up` says
+    assert not exports("METRICS", {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9"})
     tel = Telemetry.from_env("ingest", env)
     try:
         assert tel.metrics and not tel.tracing

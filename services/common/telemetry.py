@@ -173,7 +173,7 @@ def _sampler(env: dict[str, str]) -> Sampler | None:
     return ParentBased(TraceIdRatioBased(ratio))
 
 
-def _exports(signal: str, env: dict[str, str]) -> bool:
+def exports(signal: str, env: dict[str, str]) -> bool:
     """Whether a signal (TRACES, METRICS) goes out over OTLP, from the standard variables."""
     exporter = env.get(f"OTEL_{signal}_EXPORTER", "otlp").strip().lower()
     if exporter == "none":
@@ -266,7 +266,7 @@ class Telemetry:
         per signal unless OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER say `none`."""
         env = dict(os.environ if env is None else env)
         span_exporter = metric_reader = None
-        if _exports("TRACES", env):
+        if exports("TRACES", env):
             try:
                 from services.common.otlp_export import PrivateOTLPSpanExporter
 
@@ -278,7 +278,7 @@ class Telemetry:
                 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
                 span_exporter = OTLPSpanExporter()
-        if _exports("METRICS", env):
+        if exports("METRICS", env):
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
