@@ -82,11 +82,14 @@ class PrivateSpanEncoder:
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         # Resource → scope → spans, in order of first appearance (as the SDK's encoder).
-        grouped: dict[int, tuple[object, dict[int, tuple[object, list[bytes]]]]] = {}
+        # Equal scopes share one ScopeSpans as in the SDK's encoder (the server spans and the
+        # SDK spans of the "dosis" tracer carry equal scopes, not the same object); a service
+        # has one resource object, so resources are grouped by identity (their hash is costly).
+        grouped: dict[int, tuple[object, dict[object, tuple[object, list[bytes]]]]] = {}
         for span in spans:
             resource, scope = span.resource, span.instrumentation_scope
             scopes = grouped.setdefault(id(resource), (resource, {}))[1]
-            scopes.setdefault(id(scope), (scope, []))[1].append(self.span(span))
+            scopes.setdefault(scope, (scope, []))[1].append(self.span(span))
         out = []
         for resource, scopes in grouped.values():
             body = [self._resource(resource)]
