@@ -99,16 +99,16 @@ def test_telemetry_puts_no_second_filter_in_front_of_the_private_exporter(monkey
 
 
 def database_spans(ratio: float) -> list[ReadableSpan]:
-    tracer_provider, exporter = provider("dosis-ingest", ratio)
-    telemetry = Telemetry("ingest", env={})
-    telemetry.tracing, telemetry.tracer_provider = True, tracer_provider  # only its engine tracing
+    exporter = InMemorySpanExporter()
+    telemetry = Telemetry("ingest", exporter, env={"OTEL_TRACES_SAMPLER_ARG": str(ratio)}, batch=False)
     engine = sa.create_engine("sqlite://")
     telemetry.instrument_engine(engine)
     with engine.connect() as connection:
         connection.execute(sa.text("SELECT 1"))  # outside any trace: no span
-        with tracer_provider.get_tracer("dosis").start_as_current_span("store batch"):
+        with telemetry.tracer.start_as_current_span("store batch"):
             for _ in range(2):
                 connection.execute(sa.text("SELECT 1"))
+    telemetry.shutdown()
     return [s for s in exporter.get_finished_spans() if s.name != "store batch"]
 
 
@@ -119,6 +119,7 @@ def test_statements_are_traced_inside_sampled_traces_only():
         assert span.kind == SpanKind.CLIENT and span.name == "SELECT"
         assert span.attributes["db.system"] == "sqlite" and span.attributes["db.statement"] == "SELECT 1"
         assert span.parent is not None
+        assert span.instrumentation_scope.name == "opentelemetry.instrumentation.sqlalchemy"
     assert database_spans(0.0) == []
 
 

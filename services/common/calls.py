@@ -24,7 +24,7 @@ import grpc
 from grpc import aio
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import errors
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
@@ -71,11 +71,11 @@ class CallInterceptor(aio.ServerInterceptor):
             cached = self._wrapped[method] = (handler, _wrap(handler, authenticate, method, self._telemetry))
         return cached[1]
 
-    def _authenticator(self, policy: Policy | None, method: str) -> Callable[[aio.ServicerContext], None]:
-        def authenticate(context: aio.ServicerContext) -> None:
+    def _authenticator(self, policy: Policy | None, method: str) -> Callable[[tuple], None]:
+        def authenticate(metadata: tuple) -> None:
             if policy is None:
                 raise errors.permission_denied("METHOD_NOT_ALLOWED", f"{method} has no access policy")
-            token = bearer_token(context.invocation_metadata())
+            token = bearer_token(metadata)
             _identity.set(authorize(policy, self._verifier, token))
 
         return authenticate
@@ -96,10 +96,9 @@ _SERVER_ERRORS = {
 _PROPAGATED = frozenset(("traceparent", "tracestate", "baggage"))
 
 
-def _caller_context(context: aio.ServicerContext):
+def _caller_context(metadata: tuple):
     """The caller's trace context, or None (a new trace) when it sent none: most callers do
     not, and the propagators' extract is not free."""
-    metadata = context.invocation_metadata() or ()
     if not any(key in _PROPAGATED for key, _ in metadata):
         return None
     return propagate.extract(dict(metadata))
@@ -111,7 +110,7 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
     The server span is opened here rather than by the library's grpc.aio server interceptor:
     this wrapper runs for every call anyway, and the library's adds about 200 µs a call
     (benchmarks/tracing_overhead.py), several times the span itself. The span is a light
-    one (server_span.py) for the same reason. Name, kind and attributes follow the same
+    one (light_spans.py) for the same reason. Name, kind and attributes follow the same
     RPC semantic conventions; the caller's W3C traceparent is continued.
     """
     service, _, name = method.lstrip("/").partition("/")
@@ -123,7 +122,7 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         log.exception("unexpected error in %s", method, exc_info=exc)
         return errors.internal()
 
-    spans = telemetry.server_spans  # None when tracing is off
+    tracer = telemetry.tracer if telemetry.tracing else None
 
     def finish(span, code: grpc.StatusCode, reason: str) -> None:
         span.set_attribute("rpc.grpc.status_code", code.value[0])
@@ -135,11 +134,13 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
     async def guarded(context: aio.ServicerContext):
         started, code, reason = time.perf_counter(), grpc.StatusCode.OK, ""
         span = token = None
-        if spans is not None:
-            span = spans.start(method, _caller_context(context), attributes)
+        # Read once: grpc.aio builds the tuple anew on every invocation_metadata() call.
+        metadata = context.invocation_metadata() or ()
+        if tracer is not None:
+            span = tracer.start_span(method, _caller_context(metadata), SpanKind.SERVER, attributes)
             token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            authenticate(context)
+            authenticate(metadata)
             yield
         except aio.AbortError:
             code = grpc.StatusCode.UNKNOWN

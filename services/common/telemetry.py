@@ -39,12 +39,12 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, Status
 
 import services
-from services.common.server_span import ServerSpans
+from services.common.light_spans import LightTracer, ParentBasedRatio
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def _sampler(env: dict[str, str]) -> Sampler | None:
     if env.get("OTEL_TRACES_SAMPLER"):
         return None  # the SDK reads OTEL_TRACES_SAMPLER and _ARG itself
     ratio = float(env.get("OTEL_TRACES_SAMPLER_ARG") or 1.0)
-    return ParentBased(TraceIdRatioBased(ratio))
+    return ParentBasedRatio(ratio)
 
 
 def exports(signal: str, env: dict[str, str]) -> bool:
@@ -210,17 +210,17 @@ class Telemetry:
                 "service.instance.id": str(uuid.uuid4()),
             }
         )
-        self.server_spans: ServerSpans | None = None
         if self.tracing:
             self.tracer_provider = TracerProvider(resource=resource, sampler=_sampler(env))
             if not getattr(span_exporter, "applies_privacy", False):
                 span_exporter = PrivacyFilter(span_exporter)
-            processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
-            self.tracer_provider.add_span_processor(processor)
-            scope = InstrumentationScope("dosis", services.__version__)
-            self.server_spans = ServerSpans(self.tracer_provider, processor, scope)
+            self._processor = BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter)
+            self.tracer_provider.add_span_processor(self._processor)
+            # Our own spans (server, group commit, statements) are light ones (light_spans.py).
+            self.tracer: trace.Tracer = self._light_tracer("dosis", services.__version__)
         else:
             self.tracer_provider = NoOpTracerProvider()
+            self.tracer = self.tracer_provider.get_tracer("dosis")
         if self.metrics:
             # Exemplars would sample trace ids into every measurement: costly, and unused here.
             self.meter_provider = MeterProvider(
@@ -228,7 +228,6 @@ class Telemetry:
             )
         else:
             self.meter_provider = NoOpMeterProvider()
-        self.tracer = self.tracer_provider.get_tracer("dosis", services.__version__)
         meter = self.meter_provider.get_meter("dosis", services.__version__)
         self.rpc_duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of DOSIS RPCs, per method and status code"
@@ -288,6 +287,10 @@ class Telemetry:
     def disabled(cls, service: str) -> Telemetry:
         return cls(service, env={})
 
+    def _light_tracer(self, name: str, version: str | None = None) -> LightTracer:
+        """A light tracer with the scope the SDK's tracer of that name would have."""
+        return LightTracer(self.tracer_provider, self._processor, InstrumentationScope(name, version or ""))
+
     def client_interceptors(self) -> list:
         if not self.tracing:
             return []
@@ -302,7 +305,7 @@ class Telemetry:
         """
         if not self.tracing:
             return
-        tracer = self.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+        tracer = self._light_tracer("opentelemetry.instrumentation.sqlalchemy")
         # No connection-usage metric: it costs two SDK measurements per pool checkout.
         usage = NoOpMeterProvider().get_meter("sqlalchemy").create_up_down_counter("db.client.connections.usage")
         _StatementTracer(tracer, engine, usage)

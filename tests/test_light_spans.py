@@ -1,13 +1,18 @@
-"""The light server span (services/common/server_span.py) exports what an SDK span would,
-takes the same sampling decisions, and is a proper parent for the SDK spans under it."""
+"""The light spans (services/common/light_spans.py) export what SDK spans would, take the
+same sampling decisions, and parent and are parented by SDK spans as SDK spans are."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+import services
+from services.common.light_spans import ParentBasedRatio
 from services.common.telemetry import Telemetry, exports
 
 NAME = "/dosis.v1.IngestService/PushStatus"
@@ -37,10 +42,14 @@ def use(span):
     return trace.use_span(span, end_on_exit=False)
 
 
+def sdk_tracer(tel: Telemetry):
+    return tel.tracer_provider.get_tracer("dosis", services.__version__)
+
+
 def test_a_server_span_exports_what_the_sdk_span_exports(telemetry):
     tel, exporter = telemetry()
-    light = tel.server_spans.start(NAME, None, ATTRIBUTES)
-    sdk = tel.tracer.start_span(NAME, kind=SpanKind.SERVER, attributes=ATTRIBUTES)
+    light = tel.tracer.start_span(NAME, None, SpanKind.SERVER, ATTRIBUTES)
+    sdk = sdk_tracer(tel).start_span(NAME, kind=SpanKind.SERVER, attributes=ATTRIBUTES)
     for span in (light, sdk):
         assert span.is_recording()
         span.set_attribute("dosis.outcome", "PUSH_OUTCOME_CREATED")
@@ -66,21 +75,25 @@ def test_a_server_span_exports_what_the_sdk_span_exports(telemetry):
 
 def test_it_continues_the_callers_trace_and_parents_the_spans_under_it(telemetry):
     tel, exporter = telemetry(ratio="0.0")  # the caller's decision counts, not the ratio
-    span = tel.server_spans.start(NAME, caller(sampled=True), ATTRIBUTES)
-    with use(span), tel.tracer.start_as_current_span("store batch"):
-        pass
+    span = tel.tracer.start_span(NAME, caller(sampled=True), SpanKind.SERVER, ATTRIBUTES)
+    with use(span), tel.tracer.start_as_current_span("store batch") as batch_span:
+        assert batch_span.is_recording()
+        with sdk_tracer(tel).start_as_current_span("catalog call"), tel.tracer.start_as_current_span("statement"):
+            pass
     span.end()
-    batch, server = exporter.get_finished_spans()
+    statement, call, batch, server = exporter.get_finished_spans()
     assert format(server.context.trace_id, "032x") == CALLER_TRACE
     assert format(server.parent.span_id, "016x") == CALLER_SPAN and server.parent.is_remote
-    assert batch.context.trace_id == server.context.trace_id
-    assert batch.parent.span_id == server.context.span_id
+    assert {s.context.trace_id for s in (statement, call, batch)} == {server.context.trace_id}
+    assert batch.parent.span_id == server.context.span_id and not batch.parent.is_remote
+    assert call.parent.span_id == batch.context.span_id  # an SDK span under a light one
+    assert statement.parent.span_id == call.context.span_id  # and a light one under an SDK span
 
 
 @pytest.mark.parametrize(("ratio", "parent"), [("1.0", caller(sampled=False)), ("0.0", None)])
 def test_an_unsampled_call_records_nothing_but_keeps_its_ids(telemetry, ratio, parent):
     tel, exporter = telemetry(ratio)
-    span = tel.server_spans.start(NAME, parent, ATTRIBUTES)
+    span = tel.tracer.start_span(NAME, parent, SpanKind.SERVER, ATTRIBUTES)
     assert not span.is_recording()
     context = span.get_span_context()
     assert context.is_valid and not context.trace_flags.sampled  # logs still correlate
@@ -96,7 +109,7 @@ def test_attribute_and_status_rules(telemetry):
     """Plain values and sequences of one plain type are kept; anything else is dropped
     (stricter than the SDK, and never needed on a server span). Status as the SDK: OK is final."""
     tel, exporter = telemetry()
-    span = tel.server_spans.start(NAME, None, ATTRIBUTES)
+    span = tel.tracer.start_span(NAME, None, SpanKind.SERVER, ATTRIBUTES)
     span.set_attribute("dosis.sizes", [1, 2])  # a sequence is kept as a tuple
     span.set_attribute("dosis.mixed", [1, 2.5])  # mixed types: dropped
     span.set_attribute("dosis.mapping", {"a": 1})  # not an attribute value: dropped
@@ -119,6 +132,74 @@ def test_attribute_and_status_rules(telemetry):
     assert event.name == "exception" and dict(event.attributes) == {"exception.type": "ValueError"}
 
 
+def test_a_batch_span_with_links_exports_what_the_sdk_span_exports(telemetry):
+    tel, exporter = telemetry()
+    calls = [tel.tracer.start_span(f"call {i}", kind=SpanKind.SERVER) for i in range(3)]
+    links = [trace.Link(call.get_span_context()) for call in calls[1:]]
+    links.append(trace.Link(trace.INVALID_SPAN_CONTEXT))  # leads nowhere: dropped, as by the SDK
+    parent = trace.set_span_in_context(calls[0])
+    for tracer in (tel.tracer, sdk_tracer(tel)):
+        with tracer.start_as_current_span("store batch", context=parent, links=links) as span:
+            span.set_attribute("dosis.batch.size", 3)
+    ours, theirs = exporter.get_finished_spans()
+    assert ours.kind == theirs.kind == SpanKind.INTERNAL
+    assert ours.parent == theirs.parent == calls[0].get_span_context()
+    assert [link.context for link in ours.links] == [link.context for link in theirs.links] == [
+        call.get_span_context() for call in calls[1:]
+    ]
+    assert dict(ours.attributes) == dict(theirs.attributes) == {"dosis.batch.size": 3}
+    assert ours.instrumentation_scope == theirs.instrumentation_scope
+    many = [trace.Link(tel.tracer.start_span("call").get_span_context()) for _ in range(200)]
+    tel.tracer.start_span("big batch", links=many).end()
+    assert len(exporter.get_finished_spans()[-1].links) == 128  # the SDK's limit
+
+
+def test_a_failure_inside_a_current_span_is_recorded_by_type_only(telemetry):
+    tel, exporter = telemetry()
+    with pytest.raises(ValueError), tel.tracer.start_as_current_span("store batch") as span:
+        assert trace.get_current_span() is span
+        raise ValueError("duplicate key (0316380841, B-1)")
+    assert trace.get_current_span() is not span  # detached again
+    (exported,) = exporter.get_finished_spans()
+    assert (exported.status.status_code, exported.status.description) == (StatusCode.ERROR, "ValueError")
+    assert [(e.name, dict(e.attributes)) for e in exported.events] == [("exception", {"exception.type": "ValueError"})]
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 1.0])
+def test_the_default_samplers_quick_rule_decides_as_the_sampler_does(rate):
+    sampler = ParentBasedRatio(rate)
+    rng = random.Random(rate)
+    bound = TraceIdRatioBased.get_bound_for_rate(rate)
+    # Random ids, and ids just either side of the bound (the high 64 bits do not count).
+    trace_ids = [rng.getrandbits(128) or 1 for _ in range(2000)]
+    trace_ids += [(rng.getrandbits(64) << 64) | max(1, bound + d) for d in (-1, 0, 1)]
+    parents = [None] + [
+        SpanContext(rng.getrandbits(128), rng.getrandbits(64), is_remote=remote, trace_flags=TraceFlags(flags))
+        for remote in (False, True)
+        for flags in (TraceFlags.DEFAULT, TraceFlags.SAMPLED)
+    ]
+    for trace_id in trace_ids:
+        for parent in parents:
+            context = None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
+            expected = sampler.should_sample(context, trace_id if parent is None else parent.trace_id, NAME)
+            assert sampler.sampled(parent, trace_id) == expected.decision.is_sampled(), (trace_id, parent)
+
+
+@pytest.mark.parametrize(("name", "caller_sampled", "recorded"), [("always_off", True, False), ("always_on", False, True)])
+def test_another_sampler_named_in_the_environment_decides(monkeypatch, name, caller_sampled, recorded):
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)  # read by the SDK itself
+    exporter = InMemorySpanExporter()
+    tel = Telemetry("ingest", exporter, env={"OTEL_TRACES_SAMPLER": name}, batch=False)
+    try:
+        assert not isinstance(tel.tracer_provider.sampler, ParentBasedRatio)
+        span = tel.tracer.start_span(NAME, caller(caller_sampled), SpanKind.SERVER, ATTRIBUTES)
+        assert span.is_recording() is recorded
+        span.end()
+        assert len(exporter.get_finished_spans()) == int(recorded)
+    finally:
+        tel.shutdown()
+
+
 def test_traces_and_metrics_switch_on_separately():
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_TRACES_EXPORTER": "none"}
     assert (exports("TRACES", env), exports("METRICS", env)) == (False, True)  # also what `dosis up` says
@@ -126,7 +207,6 @@ def test_traces_and_metrics_switch_on_separately():
     tel = Telemetry.from_env("ingest", env)
     try:
         assert tel.metrics and not tel.tracing
-        assert tel.server_spans is None
         assert not tel.tracer.start_span("x").is_recording()  # no provider records to drop
     finally:
         tel.shutdown()

@@ -1,0 +1,259 @@
+"""DOSIS's own spans, recorded with a fraction of the SDK span's work.
+
+Every RPC gets a server span, and every group commit a batch span and its statements'
+spans, so their cost is paid on every call: on the event loop that serves all calls, or on
+the writer thread that holds the GIL meanwhile. The SDK's Span validates and locks on each
+step (a lock, bounded attribute, event and link containers, each value cleaned as it is set,
+start and end hooks): about 25 µs a span, three times this one's. LightTracer takes the
+same decisions through the provider's own sampler and id generator and hands the same
+ReadableSpan as the SDK would to the span processor Telemetry installed (the one it exports
+through) when a span ends. Spans of other libraries (the gRPC client) stay SDK spans.
+
+What it does not do, because nothing here asks for it: span processors' on_start (the batch
+and simple processors do nothing there), and locking: each span is used by one thread at a
+time. Exceptions are recorded by type only and set an ERROR status named by the type: a
+message or traceback can quote the data being handled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from time import time_ns
+
+from opentelemetry import trace
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.status import Status, StatusCode
+
+log = logging.getLogger(__name__)
+
+MAX_ATTRIBUTES = MAX_LINKS = 128  # the SDK's default span limits
+_PRIMITIVE = (str, bool, int, float)
+_UNSET = Status(StatusCode.UNSET)
+
+
+def _attribute_value(value):
+    """A plain value, or a sequence of one plain type as a tuple; None (drop it) for
+    anything else. Stricter than the SDK, which also keeps mappings: no span here needs them."""
+    if isinstance(value, _PRIMITIVE):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        items = tuple(value)
+        if all(isinstance(item, _PRIMITIVE) for item in items) and len({type(item) for item in items}) <= 1:
+            return items
+    log.debug("span attribute of type %s dropped", type(value).__name__)
+    return None
+
+
+_FLAGS = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT) | (TraceFlags.RANDOM_TRACE_ID if random else 0)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
+
+
+class ParentBasedRatio(ParentBasedTraceIdRatio):
+    """The SDK's parent-based ratio sampler (the default here), with its rule also as a plain
+    function: asking the sampler builds a SamplingResult and looks the parent up twice, a
+    third of a span's start. tests/test_light_spans.py holds the two to the same decisions."""
+
+    def __init__(self, rate: float):
+        super().__init__(rate)
+        self._bound = TraceIdRatioBased.get_bound_for_rate(rate)
+
+    def sampled(self, parent: SpanContext | None, trace_id: int) -> bool:
+        if parent is None:
+            return trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self._bound
+        return parent.trace_flags.sampled  # the delegates: ALWAYS_ON if the parent is sampled, else ALWAYS_OFF
+
+
+class LightTracer(trace.Tracer):
+    """A tracer of one instrumentation scope, under a TracerProvider's sampler, ids,
+    resource and the given processor."""
+
+    def __init__(self, provider: TracerProvider, processor: SpanProcessor, scope: InstrumentationScope):
+        self._sampler = provider.sampler
+        # The default sampler's rule as a plain function; any other sampler is asked as is.
+        self._decide = provider.sampler.sampled if isinstance(provider.sampler, ParentBasedRatio) else None
+        self._ids = provider.id_generator
+        self._random_ids = self._ids.is_trace_id_random()
+        self._resource = provider.resource
+        self._processor = processor
+        self._scope = scope
+
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Mapping[str, object] | None = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        """Recording when sampled, else a non-recording span that still carries ids (for
+        log correlation and for its children's sampling decision)."""
+        parent_context = trace.get_current_span(context).get_span_context()
+        if parent_context.is_valid:
+            trace_id, random_id = parent_context.trace_id, parent_context.trace_flags.random_trace_id
+            trace_state = parent_context.trace_state
+        else:
+            parent_context, trace_id, random_id, trace_state = None, self._ids.generate_trace_id(), self._random_ids, None
+        extra = None
+        if self._decide is not None:
+            sampled = recording = self._decide(parent_context, trace_id)
+        else:
+            result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            sampled, recording = result.decision.is_sampled(), result.decision.is_recording()
+            trace_state, extra = result.trace_state, result.attributes
+        span_context = SpanContext(
+            trace_id, self._ids.generate_span_id(), is_remote=False,
+            trace_flags=_FLAGS[sampled, random_id], trace_state=trace_state,
+        )
+        if not recording:
+            return NonRecordingSpan(span_context)
+        span = _LightSpan(name, span_context, parent_context, kind, self, start_time)
+        if attributes:
+            span.set_attributes(attributes)
+        if extra:
+            span.set_attributes(extra)
+        if links:
+            span._links = [link for link in links if link.context.is_valid][:MAX_LINKS]
+        return span
+
+    @contextlib.contextmanager
+    def start_as_current_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Mapping[str, object] | None = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace.Span]:
+        span = self.start_span(name, context, kind, attributes, links, start_time)
+        token = attach(trace.set_span_in_context(span))
+        try:
+            yield span
+        except BaseException as exc:
+            if span.is_recording():
+                if record_exception:
+                    span.record_exception(exc)
+                if set_status_on_exception:
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            detach(token)
+            if end_on_exit:
+                span.end()
+
+    def _finished(self, span: _LightSpan) -> None:
+        self._processor.on_end(
+            ReadableSpan(
+                name=span._name,
+                context=span._context,
+                parent=span._parent,
+                resource=self._resource,
+                attributes=span._attributes,
+                events=tuple(span._events),
+                links=tuple(span._links),
+                kind=span._kind,
+                status=span._status,
+                start_time=span._start_time,
+                end_time=span._end_time,
+                instrumentation_scope=self._scope,
+            )
+        )
+
+
+class _LightSpan(trace.Span):
+    """A recording span: plain fields, checked only where the API demands it."""
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_end_time",
+        "_events",
+        "_kind",
+        "_links",
+        "_name",
+        "_parent",
+        "_start_time",
+        "_status",
+        "_tracer",
+    )
+
+    def __init__(
+        self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind, tracer: LightTracer,
+        start_time: int | None = None,
+    ):
+        self._name, self._context, self._parent, self._kind, self._tracer = name, context, parent, kind, tracer
+        self._attributes: dict = {}
+        self._events: list[Event] = []
+        self._links: list[trace.Link] = []
+        self._status = _UNSET
+        self._start_time = start_time or time_ns()
+        self._end_time: int | None = None
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def set_attribute(self, key: str, value) -> None:
+        if self._end_time is not None or not key:
+            return
+        if key not in self._attributes and len(self._attributes) >= MAX_ATTRIBUTES:
+            return
+        if type(value) not in _PRIMITIVE:
+            value = _attribute_value(value)
+            if value is None:
+                return
+        self._attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, object]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+    def add_event(self, name: str, attributes=None, timestamp: int | None = None) -> None:
+        if self._end_time is None:
+            self._events.append(Event(name, dict(attributes or {}), timestamp or time_ns()))
+
+    def add_link(self, context: SpanContext, attributes=None) -> None:
+        if self._end_time is None and context.is_valid and len(self._links) < MAX_LINKS:
+            self._links.append(trace.Link(context, dict(attributes) if attributes else None))
+
+    def update_name(self, name: str) -> None:
+        if self._end_time is None:
+            self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        # As the SDK: OK is final, UNSET never overrides.
+        if self._end_time is not None or self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, StatusCode):
+            status = Status(status, description)
+        if status.status_code is not StatusCode.UNSET:
+            self._status = status
+
+    def record_exception(self, exception: BaseException, attributes=None, timestamp=None, escaped=False) -> None:
+        # Only the type: a message or a traceback can quote the data being handled.
+        self.add_event("exception", {"exception.type": type(exception).__name__, **(attributes or {})}, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            return
+        self._end_time = end_time or time_ns()
+        self._tracer._finished(self)
