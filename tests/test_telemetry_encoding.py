@@ -3,6 +3,7 @@ privacy rules built in, and database spans only inside recording traces."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import encode_spans
@@ -12,8 +13,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from services.common.light_spans import LightTracer
 from services.common.otlp_export import PrivateSpanEncoder
 from services.common.telemetry import REDACTED, Telemetry, private_span
 
@@ -29,12 +32,17 @@ def provider(service: str, ratio: float = 1.0) -> tuple[TracerProvider, InMemory
     return tracer_provider, exporter
 
 
-def varied_spans() -> list[ReadableSpan]:
-    """Spans of two services and two scopes, with what the privacy rules must remove."""
+def varied_spans(light: bool = False) -> list[ReadableSpan]:
+    """Spans of two services and two scopes, with what the privacy rules must remove; ours
+    SDK spans or light ones (services/common/light_spans.py)."""
     spans = []
     for service in ("dosis-ingest", "dosis-query"):
         tracer_provider, exporter = provider(service)
         ours, library = tracer_provider.get_tracer("dosis", "1.0"), tracer_provider.get_tracer("sqlalchemy")
+        if light:
+            processor = SimpleSpanProcessor(exporter)
+            ours = LightTracer(tracer_provider, processor, InstrumentationScope("dosis", "1.0"))
+            library = LightTracer(tracer_provider, processor, InstrumentationScope("sqlalchemy", ""))
         for i in range(3):
             with ours.start_as_current_span(
                 "/dosis.v1.IngestService/PushStatus", kind=SpanKind.SERVER,
@@ -64,8 +72,10 @@ def varied_spans() -> list[ReadableSpan]:
     return spans
 
 
-def test_the_encoder_sends_what_the_sdk_sends_of_the_private_spans():
-    spans = varied_spans()
+@pytest.mark.parametrize("light", [False, True], ids=["sdk spans", "light spans"])
+def test_the_encoder_sends_what_the_sdk_sends_of_the_private_spans(light):
+    spans = varied_spans(light)
+    assert len(spans) == 18  # 2 services × 3 pushes × (server, batch, statement)
     expected = encode_spans([private_span(s) for s in spans])
     encoder = PrivateSpanEncoder()
     for _ in range(2):  # the second time from its caches

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTRIBUTES = MAX_LINKS = 128  # the SDK's default span limits
 _PRIMITIVE = (str, bool, int, float)
-_UNSET = Status(StatusCode.UNSET)
+UNSET_STATUS = Status(StatusCode.UNSET)  # shared by every span whose status is never set
 
 
 def _attribute_value(value):
@@ -202,7 +202,7 @@ class _LightSpan(trace.Span):
         self._attributes: dict = {}
         self._events: list[Event] = []
         self._links: list[trace.Link] = []
-        self._status = _UNSET
+        self._status = UNSET_STATUS
         self._start_time = start_time or time_ns()
         self._end_time: int | None = None
 

@@ -27,17 +27,11 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PB2Span
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
+from services.common.light_spans import UNSET_STATUS
 from services.common.telemetry import _DROP, _clean_attributes, private_value, scrub
 
 _MAX_CACHED = 8192  # distinct attribute values kept encoded; cleared when full
 
-_KIND = {
-    SpanKind.INTERNAL: PB2Span.SPAN_KIND_INTERNAL,
-    SpanKind.SERVER: PB2Span.SPAN_KIND_SERVER,
-    SpanKind.CLIENT: PB2Span.SPAN_KIND_CLIENT,
-    SpanKind.PRODUCER: PB2Span.SPAN_KIND_PRODUCER,
-    SpanKind.CONSUMER: PB2Span.SPAN_KIND_CONSUMER,
-}
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
 _FLAGS = {False: struct.pack("<I", _HAS_IS_REMOTE), True: struct.pack("<I", _HAS_IS_REMOTE | _IS_REMOTE)}
 _pack_q = struct.Struct("<Q").pack
@@ -65,6 +59,22 @@ _T_NAME, _T_KIND, _T_START, _T_END = b"\x2a", b"\x30", b"\x39", b"\x41"
 _T_ATTR, _T_DROPPED_ATTRS, _T_EVENT, _T_DROPPED_EVENTS = b"\x4a", b"\x50", b"\x5a", b"\x60"
 _T_LINK, _T_DROPPED_LINKS, _T_STATUS, _T_FLAGS = b"\x6a", b"\x70", b"\x7a", b"\x85\x01"
 _T_LINK_ATTR, _T_LINK_DROPPED, _T_LINK_FLAGS = b"\x22", b"\x28", b"\x35"
+
+# Keyed by the members' ids: an Enum member hashes through a Python-level __hash__, and
+# members are singletons.
+_KIND = {
+    id(kind): _T_KIND + bytes((value,))
+    for kind, value in (
+        (SpanKind.INTERNAL, PB2Span.SPAN_KIND_INTERNAL),
+        (SpanKind.SERVER, PB2Span.SPAN_KIND_SERVER),
+        (SpanKind.CLIENT, PB2Span.SPAN_KIND_CLIENT),
+        (SpanKind.PRODUCER, PB2Span.SPAN_KIND_PRODUCER),
+        (SpanKind.CONSUMER, PB2Span.SPAN_KIND_CONSUMER),
+    )
+}
+
+
+_UNSET = _T_STATUS + b"\x00"  # an empty Status message: code UNSET, no description
 
 
 class PrivateSpanEncoder:
@@ -118,10 +128,11 @@ class PrivateSpanEncoder:
         name = self._names.get(span.name)
         if name is None:
             name = self._names[span.name] = _field(_T_NAME, scrub(span.name).encode())
-        parts += (name, _T_KIND, bytes((_KIND[span.kind],)), _T_START, _pack_q(span.start_time or 0),
+        parts += (name, _KIND[id(span.kind)], _T_START, _pack_q(span.start_time or 0),
                   _T_END, _pack_q(span.end_time or 0))
         cache = self._attributes
-        for key, value in _items(span):
+        items, dropped_attributes = _items(span)
+        for key, value in items:
             try:
                 encoded = cache.get((key, type(value), value))
             except TypeError:  # an unhashable value (a list in a hand-made span): not kept
@@ -129,18 +140,21 @@ class PrivateSpanEncoder:
             if encoded is None:
                 encoded = self._attribute(key, value)
             parts.append(encoded)
-        if span.dropped_attributes:
-            parts += (_T_DROPPED_ATTRS, _varint(span.dropped_attributes))
-        if span._events:  # noqa: SLF001 - the property copies them into a tuple
-            for event in span.events:
-                parts.append(_field(_T_EVENT, _event(event)))
-        if span.dropped_events:
+        if dropped_attributes:
+            parts += (_T_DROPPED_ATTRS, _varint(dropped_attributes))
+        # The containers themselves, not the properties: those copy them into tuples, and
+        # the dropped_* properties make ABC isinstance checks (a light span's are plain).
+        events, links = span._events, span._links  # noqa: SLF001
+        for event in events:
+            parts.append(_field(_T_EVENT, _event(event)))
+        if type(events) is not tuple and span.dropped_events:
             parts += (_T_DROPPED_EVENTS, _varint(span.dropped_events))
-        for link in span._links:  # noqa: SLF001 - as above
+        for link in links:
             parts.append(_field(_T_LINK, _link(link)))
-        if span.dropped_links:
+        if type(links) is not tuple and span.dropped_links:
             parts += (_T_DROPPED_LINKS, _varint(span.dropped_links))
-        parts.append(self._status(span.status))
+        status = span._status  # noqa: SLF001
+        parts.append(_UNSET if status is UNSET_STATUS else self._status(status))
         parts += (_T_FLAGS, _FLAGS[parent is not None and parent.is_remote])
         return _field(b"\x12", b"".join(parts))
 
@@ -151,7 +165,7 @@ class PrivateSpanEncoder:
         return encoded
 
     def _status(self, status) -> bytes:
-        key = (status.status_code, status.description)
+        key = (id(status.status_code), status.description)  # the member's id: see _KIND
         encoded = self._statuses.get(key)
         if encoded is None:
             body = b""
@@ -179,12 +193,15 @@ class PrivateSpanEncoder:
 
 
 def _items(span: ReadableSpan):
-    """The span's attributes, without the read-only proxy and the Mapping ABC's slow
-    iteration over BoundedAttributes (a third of the encoding time otherwise)."""
+    """The span's attributes and how many were dropped, without the read-only proxy and the
+    Mapping ABC's slow iteration over BoundedAttributes (a third of the encoding time
+    otherwise). A light span's are a plain dict."""
     attributes = span._attributes  # noqa: SLF001
+    if type(attributes) is dict:
+        return attributes.items(), 0
     if isinstance(attributes, BoundedAttributes):
-        return attributes._dict.items()  # noqa: SLF001
-    return (attributes or {}).items()
+        return attributes._dict.items(), attributes.dropped  # noqa: SLF001
+    return (attributes or {}).items(), 0
 
 
 def _key_values(attributes, tag: bytes) -> bytes:
