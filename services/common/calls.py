@@ -99,9 +99,10 @@ _PROPAGATED = frozenset(("traceparent", "tracestate", "baggage"))
 def _caller_context(metadata: tuple):
     """The caller's trace context, or None (a new trace) when it sent none: most callers do
     not, and the propagators' extract is not free."""
-    if not any(key in _PROPAGATED for key, _ in metadata):
-        return None
-    return propagate.extract(dict(metadata))
+    for key, _ in metadata:  # a plain loop: any() over a generator costs a µs here
+        if key in _PROPAGATED:
+            return propagate.extract(dict(metadata))
+    return None
 
 
 def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: Telemetry) -> grpc.RpcMethodHandler:

@@ -6,8 +6,8 @@ the writer thread that holds the GIL meanwhile. The SDK's Span validates and loc
 step (a lock, bounded attribute, event and link containers, each value cleaned as it is set,
 start and end hooks): about 25 µs a span, three times this one's. LightTracer takes the
 same decisions through the provider's own sampler and id generator and hands the same
-ReadableSpan as the SDK would to the span processor Telemetry installed (the one it exports
-through) when a span ends. Spans of other libraries (the gRPC client) stay SDK spans.
+ReadableSpan (the span itself, as the SDK's Span does) to the span processor Telemetry
+installed (the one it exports through) when a span ends. Spans of other libraries (the gRPC client) stay SDK spans.
 
 What it does not do, because nothing here asks for it: span processors' on_start (the batch
 and simple processors do nothing there), and locking: each span is used by one thread at a
@@ -159,46 +159,21 @@ class LightTracer(trace.Tracer):
                 span.end()
 
     def _finished(self, span: _LightSpan) -> None:
-        self._processor.on_end(
-            ReadableSpan(
-                name=span._name,
-                context=span._context,
-                parent=span._parent,
-                resource=self._resource,
-                attributes=span._attributes,
-                events=tuple(span._events),
-                links=tuple(span._links),
-                kind=span._kind,
-                status=span._status,
-                start_time=span._start_time,
-                end_time=span._end_time,
-                instrumentation_scope=self._scope,
-            )
-        )
+        self._processor.on_end(span)
 
 
-class _LightSpan(trace.Span):
-    """A recording span: plain fields, checked only where the API demands it."""
-
-    __slots__ = (
-        "_attributes",
-        "_context",
-        "_end_time",
-        "_events",
-        "_kind",
-        "_links",
-        "_name",
-        "_parent",
-        "_start_time",
-        "_status",
-        "_tracer",
-    )
+class _LightSpan(trace.Span, ReadableSpan):
+    """A recording span: plain fields, checked only where the API demands it. Like the SDK's
+    Span it is its own ReadableSpan, handed to the processor as it ends (nothing changes it
+    after that)."""
 
     def __init__(
         self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind, tracer: LightTracer,
         start_time: int | None = None,
     ):
+        # ReadableSpan's fields, set here rather than through its __init__ (keyword-heavy).
         self._name, self._context, self._parent, self._kind, self._tracer = name, context, parent, kind, tracer
+        self._resource, self._instrumentation_scope, self._instrumentation_info = tracer._resource, tracer._scope, None
         self._attributes: dict = {}
         self._events: list[Event] = []
         self._links: list[trace.Link] = []

@@ -74,6 +74,7 @@ _KIND = {
 }
 
 
+_PLAIN = (tuple, list)  # containers that drop nothing (a BoundedList counts what it dropped)
 _UNSET = _T_STATUS + b"\x00"  # an empty Status message: code UNSET, no description
 
 
@@ -147,11 +148,11 @@ class PrivateSpanEncoder:
         events, links = span._events, span._links  # noqa: SLF001
         for event in events:
             parts.append(_field(_T_EVENT, _event(event)))
-        if type(events) is not tuple and span.dropped_events:
+        if type(events) not in _PLAIN and span.dropped_events:
             parts += (_T_DROPPED_EVENTS, _varint(span.dropped_events))
         for link in links:
             parts.append(_field(_T_LINK, _link(link)))
-        if type(links) is not tuple and span.dropped_links:
+        if type(links) not in _PLAIN and span.dropped_links:
             parts += (_T_DROPPED_LINKS, _varint(span.dropped_links))
         status = span._status  # noqa: SLF001
         parts.append(_UNSET if status is UNSET_STATUS else self._status(status))
