@@ -17,7 +17,7 @@ the metrics still exported, as an operator who does not want traces runs it; the
 measured is the cost of tracing. With no telemetry at all (no OTLP endpoint) is printed
 too, so the metrics' own cost shows.
 
-    .venv/bin/python benchmarks/tracing_overhead.py [--rounds 5] [--database-url postgresql://…]
+    .venv/bin/python benchmarks/tracing_overhead.py [--rounds 9] [--database-url postgresql://…]
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1500, help="pushes per burst")
     parser.add_argument("--cycles", type=int, default=4, help="bursts of each configuration per round")
     parser.add_argument("--concurrency", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=5, help="rounds, each with fresh services; the median counts")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds, each with fresh services; the median counts")
     parser.add_argument(
         "--database-url", default="",
         help="PostgreSQL server to run on (a fresh database per run), e.g. postgresql://postgres@127.0.0.1/test",
