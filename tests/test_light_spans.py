@@ -12,7 +12,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 import services
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from services.common.light_spans import ParentBasedRatio
+from services.common.otlp_export import PrivateSpanEncoder
 from services.common.telemetry import Telemetry, exports
 
 NAME = "/dosis.v1.IngestService/PushStatus"
@@ -198,6 +201,70 @@ def test_another_sampler_named_in_the_environment_decides(monkeypatch, name, cal
         assert len(exporter.get_finished_spans()) == int(recorded)
     finally:
         tel.shutdown()
+
+
+def test_span_limits_from_the_environment_apply_as_to_sdk_spans(monkeypatch, telemetry):
+    for name, value in (("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8"), ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3"),
+                        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "2"), ("OTEL_SPAN_LINK_COUNT_LIMIT", "1")):
+        monkeypatch.setenv(name, value)
+    exporter = _Unfiltered()  # the spans as the processor gets them (a filtered copy counts no drops)
+    tel = Telemetry("ingest", exporter, env={}, batch=False)
+    others = [tel.tracer.start_span(f"call {i}").get_span_context() for i in range(3)]
+    for tracer in (tel.tracer, sdk_tracer(tel)):
+        with tracer.start_span("SELECT") as span:
+            span.set_attribute("db.statement", "SELECT * FROM dossier")
+            span.set_attribute("db.system", ["sqlite", "a long second value"])
+    ours, theirs = exporter.get_finished_spans()[-2:]
+    assert ours.attributes["db.statement"] == theirs.attributes["db.statement"] == "SELECT *"
+    assert ours.attributes["db.system"] == theirs.attributes["db.system"] == ("sqlite", "a long s")
+    for tracer in (tel.tracer, sdk_tracer(tel)):
+        with tracer.start_span("store batch", links=[trace.Link(c) for c in others]) as span:
+            for i in range(4):
+                span.set_attribute(f"dosis.count_{'abcd'[i]}", i)
+                span.add_event(f"event {i}", {"exception.type": "ValueErrorWithALongName"})
+    ours, theirs = exporter.get_finished_spans()[-2:]
+    # Past the count limits the SDK evicts the oldest and a light span drops the latest;
+    # both keep as many and count what they dropped.
+    for counted in ("attributes", "events", "links"):
+        assert len(getattr(ours, counted)) == len(getattr(theirs, counted)), counted
+        assert getattr(ours, f"dropped_{counted}") == getattr(theirs, f"dropped_{counted}") > 0, counted
+    assert ours.events[0].attributes["exception.type"] == "ValueErr"
+    encoded = ExportTraceServiceRequest.FromString(PrivateSpanEncoder().encode([ours]))
+    exported = encoded.resource_spans[0].scope_spans[0].spans[0]
+    assert (exported.dropped_attributes_count, exported.dropped_events_count, exported.dropped_links_count) == (
+        ours.dropped_attributes, ours.dropped_events, ours.dropped_links)
+    tel.shutdown()
+
+
+class _Unfiltered(InMemorySpanExporter):
+    applies_privacy = True  # Telemetry puts no PrivacyFilter in front
+
+
+def test_what_the_sdk_refuses_a_light_span_refuses_too(telemetry):
+    tel, exporter = telemetry()
+    span = tel.tracer.start_span("x")
+    span.set_attribute(5, 1)  # not a string key
+    roles = ["Bedrijfsleider"]
+    span.add_event("e", {"dosis.roles": roles, 7: "x"})
+    roles.append("changed later")  # the span keeps what it was given
+    span.add_link(trace.INVALID_SPAN_CONTEXT, {"dosis.kind": "BATCH"})  # leads nowhere but says something: kept
+    span.add_link(trace.INVALID_SPAN_CONTEXT)  # says nothing: dropped
+    span.end()
+    (exported,) = exporter.get_finished_spans()
+    assert 5 not in exported.attributes
+    assert dict(exported.events[0].attributes) == {}  # dosis.* strings never leave; the int key is gone
+    assert len(exported.links) == 1
+
+
+def test_a_failure_in_a_span_used_as_a_context_manager_is_recorded_by_type_only(telemetry):
+    import sqlalchemy.exc
+
+    tel, exporter = telemetry()
+    with pytest.raises(sqlalchemy.exc.IntegrityError), tel.tracer.start_span("store batch"):
+        raise sqlalchemy.exc.IntegrityError("INSERT … 'B-1'", {}, Exception("duplicate key B-1"))
+    (exported,) = exporter.get_finished_spans()
+    assert exported.status.description == "sqlalchemy.exc.IntegrityError"  # as the SDK names the type
+    assert [dict(e.attributes) for e in exported.events] == [{"exception.type": "sqlalchemy.exc.IntegrityError"}]
 
 
 def test_traces_and_metrics_switch_on_separately():

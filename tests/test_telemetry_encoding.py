@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common.light_spans import LightTracer
 from services.common.otlp_export import PrivateSpanEncoder
-from services.common.telemetry import REDACTED, Telemetry, private_span
+from services.common.telemetry import _DROP, REDACTED, Telemetry, private_description, private_span, private_value
 
 ENTERPRISE = "0316380841"
 
@@ -84,6 +84,29 @@ def test_the_encoder_sends_what_the_sdk_sends_of_the_private_spans(light):
     for secret in (ENTERPRISE.encode(), b"private.example", b"Geheime"):
         assert secret not in sent
     assert REDACTED.encode() in sent
+
+
+def test_only_plain_values_and_codes_leave():
+    # Mappings and bytes would leave unread; a non-string key is no attribute.
+    assert private_value("dosis.detail", {"dossier": "DOSSIER-Zz9"}) is _DROP
+    assert private_value("db.statement", f"BE{ENTERPRISE}".encode()) is _DROP
+    assert private_value("db.system", ("sqlite", {"dossier": "DOSSIER-Zz9"})) is _DROP
+    assert private_value(5, 1) is _DROP
+    assert private_value("rpc.grpc.status_code", 13) == 13
+    assert private_value("dosis.batch.size", 3) == 3
+    # Status descriptions: codes and type names stay; messages (which quote rows) go.
+    assert private_description("UNKNOWN_PRODUCT") == "UNKNOWN_PRODUCT"
+    assert private_description("sqlalchemy.exc.IntegrityError") == "sqlalchemy.exc.IntegrityError"
+    assert private_description("IntegrityError: duplicate key DOSSIER-Zz9") == "IntegrityError"
+    detail = '(psycopg.errors.UniqueViolation) duplicate key\nDETAIL:  Key (dossier_id)=(DOSSIER-Zz9) already exists.'
+    assert private_description(detail) == REDACTED
+    tracer_provider, exporter = provider("dosis-ingest")
+    with tracer_provider.get_tracer("sqlalchemy").start_as_current_span("INSERT", kind=SpanKind.CLIENT) as span:
+        span.set_status(Status(StatusCode.ERROR, detail))  # as the SQLAlchemy instrumentation does
+    (exported,) = exporter.get_finished_spans()
+    sent = PrivateSpanEncoder().encode([exported])
+    assert b"DOSSIER-Zz9" not in sent and REDACTED.encode() in sent
+    assert private_span(exported).status.description == REDACTED
 
 
 def test_private_span_cleans_links_and_keeps_span_attributes_next_to_events():

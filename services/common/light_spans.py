@@ -24,7 +24,7 @@ from time import time_ns
 
 from opentelemetry import trace
 from opentelemetry.context import Context, attach, detach
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
@@ -32,22 +32,42 @@ from opentelemetry.trace.status import Status, StatusCode
 
 log = logging.getLogger(__name__)
 
-MAX_ATTRIBUTES = MAX_LINKS = 128  # the SDK's default span limits
 _PRIMITIVE = (str, bool, int, float)
 UNSET_STATUS = Status(StatusCode.UNSET)  # shared by every span whose status is never set
 
 
-def _attribute_value(value):
-    """A plain value, or a sequence of one plain type as a tuple; None (drop it) for
-    anything else. Stricter than the SDK, which also keeps mappings: no span here needs them."""
+def _attribute_value(value, max_length: int | None):
+    """A plain value, or a sequence of one plain type as a tuple, strings cut to max_length
+    (OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT) as the SDK cuts them; None (drop it) for anything
+    else. Stricter than the SDK, which also keeps mappings and bytes: no span here needs
+    them, and they would pass the privacy rules unread."""
     if isinstance(value, _PRIMITIVE):
-        return value
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        return value[:max_length] if max_length is not None and isinstance(value, str) else value
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
         items = tuple(value)
         if all(isinstance(item, _PRIMITIVE) for item in items) and len({type(item) for item in items}) <= 1:
+            if max_length is not None and items and isinstance(items[0], str):
+                items = tuple(item[:max_length] for item in items)
             return items
     log.debug("span attribute of type %s dropped", type(value).__name__)
     return None
+
+
+def _plain_attributes(attributes, max_count: int | None, max_length: int | None) -> dict:
+    """An event's or a link's attributes, checked as a span's are."""
+    plain: dict = {}
+    for key, value in (attributes or {}).items():
+        if type(key) is str and key and (max_count is None or len(plain) < max_count):
+            value = _attribute_value(value, max_length)
+            if value is not None:
+                plain[key] = value
+    return plain
+
+
+def exception_type(exception: BaseException) -> str:
+    """The exception's type as the SDK names it (module and qualified name)."""
+    kind = type(exception)
+    return kind.__qualname__ if kind.__module__ in (None, "builtins") else f"{kind.__module__}.{kind.__qualname__}"
 
 
 _FLAGS = {
@@ -87,6 +107,8 @@ class LightTracer(trace.Tracer):
         self._resource = provider.resource
         self._processor = processor
         self._scope = scope
+        # The limits the provider's own spans get (SpanLimits reads the OTEL_*_LIMIT variables).
+        self.limits = SpanLimits()
 
     def start_span(
         self,
@@ -121,12 +143,13 @@ class LightTracer(trace.Tracer):
         if not recording:
             return NonRecordingSpan(span_context)
         span = _LightSpan(name, span_context, parent_context, kind, self, start_time)
-        if attributes:
+        # As the SDK: the sampler's attributes when it was asked (ours return the span's own).
+        if extra is None and attributes:
             span.set_attributes(attributes)
-        if extra:
+        elif extra:
             span.set_attributes(extra)
-        if links:
-            span._links = [link for link in links if link.context.is_valid][:MAX_LINKS]
+        for link in links or ():
+            span.add_link(link.context, link.attributes)
         return span
 
     @contextlib.contextmanager
@@ -146,12 +169,8 @@ class LightTracer(trace.Tracer):
         token = attach(trace.set_span_in_context(span))
         try:
             yield span
-        except BaseException as exc:
-            if span.is_recording():
-                if record_exception:
-                    span.record_exception(exc)
-                if set_status_on_exception:
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        except Exception as exc:  # as the SDK's use_span: not BaseException (cancellation)
+            span._failed(exc, record_exception, set_status_on_exception)
             raise
         finally:
             detach(token)
@@ -165,7 +184,8 @@ class LightTracer(trace.Tracer):
 class _LightSpan(trace.Span, ReadableSpan):
     """A recording span: plain fields, checked only where the API demands it. Like the SDK's
     Span it is its own ReadableSpan, handed to the processor as it ends (nothing changes it
-    after that)."""
+    after that). Past a count limit, later attributes, events and links are dropped and
+    counted (the SDK evicts the oldest instead); DOSIS's own spans stay far below them."""
 
     def __init__(
         self, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind, tracer: LightTracer,
@@ -177,9 +197,22 @@ class _LightSpan(trace.Span, ReadableSpan):
         self._attributes: dict = {}
         self._events: list[Event] = []
         self._links: list[trace.Link] = []
+        self._dropped = [0, 0, 0]  # attributes, events, links
         self._status = UNSET_STATUS
-        self._start_time = start_time or time_ns()
+        self._start_time = time_ns() if start_time is None else start_time
         self._end_time: int | None = None
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._dropped[0]
+
+    @property
+    def dropped_events(self) -> int:
+        return self._dropped[1]
+
+    @property
+    def dropped_links(self) -> int:
+        return self._dropped[2]
 
     def get_span_context(self) -> SpanContext:
         return self._context
@@ -188,12 +221,16 @@ class _LightSpan(trace.Span, ReadableSpan):
         return self._end_time is None
 
     def set_attribute(self, key: str, value) -> None:
-        if self._end_time is not None or not key:
+        if self._end_time is not None or type(key) is not str or not key:
             return
-        if key not in self._attributes and len(self._attributes) >= MAX_ATTRIBUTES:
+        limits = self._tracer.limits
+        if key not in self._attributes and limits.max_span_attributes is not None and (
+            len(self._attributes) >= limits.max_span_attributes
+        ):
+            self._dropped[0] += 1
             return
-        if type(value) not in _PRIMITIVE:
-            value = _attribute_value(value)
+        if type(value) not in _PRIMITIVE or (limits.max_span_attribute_length is not None and type(value) is str):
+            value = _attribute_value(value, limits.max_span_attribute_length)
             if value is None:
                 return
         self._attributes[key] = value
@@ -203,12 +240,25 @@ class _LightSpan(trace.Span, ReadableSpan):
             self.set_attribute(key, value)
 
     def add_event(self, name: str, attributes=None, timestamp: int | None = None) -> None:
-        if self._end_time is None:
-            self._events.append(Event(name, dict(attributes or {}), timestamp or time_ns()))
+        if self._end_time is not None:
+            return
+        limits = self._tracer.limits
+        if limits.max_events is not None and len(self._events) >= limits.max_events:
+            self._dropped[1] += 1
+            return
+        plain = _plain_attributes(attributes, limits.max_event_attributes, limits.max_attribute_length)
+        self._events.append(Event(name, plain, time_ns() if timestamp is None else timestamp))
 
     def add_link(self, context: SpanContext, attributes=None) -> None:
-        if self._end_time is None and context.is_valid and len(self._links) < MAX_LINKS:
-            self._links.append(trace.Link(context, dict(attributes) if attributes else None))
+        # As the SDK, a link leads somewhere or carries something (attributes, trace state).
+        if self._end_time is not None or not (context and (context.is_valid or attributes or context.trace_state)):
+            return
+        limits = self._tracer.limits
+        if limits.max_links is not None and len(self._links) >= limits.max_links:
+            self._dropped[2] += 1
+            return
+        plain = _plain_attributes(attributes, limits.max_link_attributes, limits.max_attribute_length)
+        self._links.append(trace.Link(context, plain or None))
 
     def update_name(self, name: str) -> None:
         if self._end_time is None:
@@ -225,10 +275,24 @@ class _LightSpan(trace.Span, ReadableSpan):
 
     def record_exception(self, exception: BaseException, attributes=None, timestamp=None, escaped=False) -> None:
         # Only the type: a message or a traceback can quote the data being handled.
-        self.add_event("exception", {"exception.type": type(exception).__name__, **(attributes or {})}, timestamp)
+        self.add_event("exception", {"exception.type": exception_type(exception), **(attributes or {})}, timestamp)
+
+    def _failed(self, exception: BaseException, record: bool = True, set_status: bool = True) -> None:
+        """An exception left the span's block: an ERROR named by the type only."""
+        if self.is_recording():
+            if record:
+                self.record_exception(exception)
+            if set_status:
+                self.set_status(Status(StatusCode.ERROR, exception_type(exception)))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # `with tracer.start_span(...) as span:` records a failure as the SDK's span does.
+        if isinstance(exc, Exception):
+            self._failed(exc)
+        self.end()
 
     def end(self, end_time: int | None = None) -> None:
         if self._end_time is not None:
             return
-        self._end_time = end_time or time_ns()
+        self._end_time = time_ns() if end_time is None else end_time
         self._tracer._finished(self)

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from services.common.light_spans import UNSET_STATUS
-from services.common.telemetry import _DROP, _clean_attributes, private_value, scrub
+from services.common.telemetry import _DROP, _clean_attributes, private_description, private_value, scrub
 
 _MAX_CACHED = 8192  # distinct attribute values kept encoded; cleared when full
 
@@ -74,7 +74,6 @@ _KIND = {
 }
 
 
-_PLAIN = (tuple, list)  # containers that drop nothing (a BoundedList counts what it dropped)
 _UNSET = _T_STATUS + b"\x00"  # an empty Status message: code UNSET, no description
 
 
@@ -143,16 +142,16 @@ class PrivateSpanEncoder:
             parts.append(encoded)
         if dropped_attributes:
             parts += (_T_DROPPED_ATTRS, _varint(dropped_attributes))
-        # The containers themselves, not the properties: those copy them into tuples, and
-        # the dropped_* properties make ABC isinstance checks (a light span's are plain).
+        # The containers themselves, not the properties: those copy them into tuples. A
+        # tuple (a cleaned copy) drops nothing; asking costs an ABC isinstance check.
         events, links = span._events, span._links  # noqa: SLF001
         for event in events:
             parts.append(_field(_T_EVENT, _event(event)))
-        if type(events) not in _PLAIN and span.dropped_events:
+        if type(events) is not tuple and span.dropped_events:
             parts += (_T_DROPPED_EVENTS, _varint(span.dropped_events))
         for link in links:
             parts.append(_field(_T_LINK, _link(link)))
-        if type(links) not in _PLAIN and span.dropped_links:
+        if type(links) is not tuple and span.dropped_links:
             parts += (_T_DROPPED_LINKS, _varint(span.dropped_links))
         status = span._status  # noqa: SLF001
         parts.append(_UNSET if status is UNSET_STATUS else self._status(status))
@@ -171,7 +170,7 @@ class PrivateSpanEncoder:
         if encoded is None:
             body = b""
             if status.description:
-                body += _field(b"\x12", scrub(status.description).encode())
+                body += _field(b"\x12", private_description(status.description).encode())
             if status.status_code.value:
                 body += b"\x18" + _varint(status.status_code.value)
             if len(self._statuses) >= _MAX_CACHED:
@@ -196,10 +195,10 @@ class PrivateSpanEncoder:
 def _items(span: ReadableSpan):
     """The span's attributes and how many were dropped, without the read-only proxy and the
     Mapping ABC's slow iteration over BoundedAttributes (a third of the encoding time
-    otherwise). A light span's are a plain dict."""
+    otherwise). A light span's are a plain dict, its dropped count a plain attribute."""
     attributes = span._attributes  # noqa: SLF001
     if type(attributes) is dict:
-        return attributes.items(), 0
+        return attributes.items(), span.dropped_attributes
     if isinstance(attributes, BoundedAttributes):
         return attributes._dict.items(), attributes.dropped  # noqa: SLF001
     return (attributes or {}).items(), 0

@@ -70,6 +70,17 @@ def scrub(text: str) -> str:
 
 
 _ENUM_LIKE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# A status description that may leave: a code or a type name ("INTERNAL", "IntegrityError",
+# "sqlalchemy.exc.IntegrityError"), alone or leading an exception message, whose rest goes.
+_CODE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)(?::|$)")
+_PLAIN_VALUES = (str, bool, int, float)
+
+
+def private_description(text: str) -> str:
+    """A status description as it may leave the process: libraries put exception messages
+    there (a database error quotes the row: a dossier id no pattern recognises)."""
+    match = _CODE.match(text)
+    return match.group(1) if match else REDACTED
 
 
 _DROP = object()
@@ -78,7 +89,7 @@ _DROP = object()
 def private_value(key: str, value):
     """The value as it may leave the process under this key, or _DROP. The one rule for
     every attribute (span, event, link), whichever exporter applies it."""
-    if not _ALLOWED_KEYS.match(key):
+    if type(key) is not str or not _ALLOWED_KEYS.match(key):
         return _DROP
     if isinstance(value, str):
         if key.startswith("dosis.") and not _ENUM_LIKE.match(value):
@@ -86,11 +97,16 @@ def private_value(key: str, value):
             # hold a role or a dossier id, which no pattern can recognise.
             return _DROP
         return scrub(value)
-    if isinstance(value, (tuple, list)) and any(isinstance(v, str) for v in value):
-        if key.startswith("dosis."):
+    if isinstance(value, (tuple, list)):
+        if not all(isinstance(v, _PLAIN_VALUES) for v in value):
             return _DROP
-        return tuple(scrub(v) if isinstance(v, str) else v for v in value)
-    return value
+        if any(isinstance(v, str) for v in value):
+            if key.startswith("dosis."):
+                return _DROP
+            return tuple(scrub(v) if isinstance(v, str) else v for v in value)
+        return value
+    # Plain values only: a mapping or bytes would leave unread.
+    return value if isinstance(value, _PLAIN_VALUES) else _DROP
 
 
 def _clean_attributes(attributes) -> dict:
@@ -122,7 +138,7 @@ def private_span(span: ReadableSpan) -> ReadableSpan:
         and name == span.name
         and len(attributes) == len(span.attributes or {})
         and all(attributes[k] is v or attributes[k] == v for k, v in (span.attributes or {}).items())
-        and (not description or scrub(description) == description)
+        and (not description or private_description(description) == description)
     ):
         return span
     events = [
@@ -130,7 +146,7 @@ def private_span(span: ReadableSpan) -> ReadableSpan:
     ]
     status = span.status
     if status.description:
-        status = Status(status.status_code, scrub(status.description))
+        status = Status(status.status_code, private_description(status.description))
     return ReadableSpan(
         name=name,
         context=span.context,
