@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from time import time_ns
 
@@ -107,8 +108,11 @@ class LightTracer(trace.Tracer):
         self._resource = provider.resource
         self._processor = processor
         self._scope = scope
-        # The limits the provider's own spans get (SpanLimits reads the OTEL_*_LIMIT variables).
-        self.limits = SpanLimits()
+        # The limits the provider's own spans get (SpanLimits reads the OTEL_*_LIMIT variables),
+        # the two of set_attribute at hand: it runs several times for every span.
+        self.limits = limits = SpanLimits()
+        self.max_attributes = sys.maxsize if limits.max_span_attributes is None else limits.max_span_attributes
+        self.max_length = limits.max_span_attribute_length
 
     def start_span(
         self,
@@ -148,8 +152,8 @@ class LightTracer(trace.Tracer):
             span.set_attributes(attributes)
         elif extra:
             span.set_attributes(extra)
-        for link in links or ():
-            span.add_link(link.context, link.attributes)
+        if links:
+            span._add_links(links)
         return span
 
     @contextlib.contextmanager
@@ -223,17 +227,15 @@ class _LightSpan(trace.Span, ReadableSpan):
     def set_attribute(self, key: str, value) -> None:
         if self._end_time is not None or type(key) is not str or not key:
             return
-        limits = self._tracer.limits
-        if key not in self._attributes and limits.max_span_attributes is not None and (
-            len(self._attributes) >= limits.max_span_attributes
-        ):
+        tracer, attributes = self._tracer, self._attributes
+        if key not in attributes and len(attributes) >= tracer.max_attributes:
             self._dropped[0] += 1
             return
-        if type(value) not in _PRIMITIVE or (limits.max_span_attribute_length is not None and type(value) is str):
-            value = _attribute_value(value, limits.max_span_attribute_length)
+        if type(value) not in _PRIMITIVE or (tracer.max_length is not None and type(value) is str):
+            value = _attribute_value(value, tracer.max_length)
             if value is None:
                 return
-        self._attributes[key] = value
+        attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, object]) -> None:
         for key, value in attributes.items():
@@ -259,6 +261,15 @@ class _LightSpan(trace.Span, ReadableSpan):
             return
         plain = _plain_attributes(attributes, limits.max_link_attributes, limits.max_attribute_length)
         self._links.append(trace.Link(context, plain or None))
+
+    def _add_links(self, links: Sequence[trace.Link]) -> None:
+        max_links = self._tracer.limits.max_links
+        for link in links:
+            # A link that leads somewhere and carries nothing needs no copy (a batch's links).
+            if link.context.is_valid and not link.attributes and (max_links is None or len(self._links) < max_links):
+                self._links.append(link)
+            else:
+                self.add_link(link.context, link.attributes)
 
     def update_name(self, name: str) -> None:
         if self._end_time is None:

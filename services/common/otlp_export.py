@@ -26,6 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PB2Span
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from services.common.light_spans import UNSET_STATUS
 from services.common.telemetry import _DROP, _clean_attributes, private_description, private_value, scrub
@@ -96,10 +97,18 @@ class PrivateSpanEncoder:
         # SDK spans of the "dosis" tracer carry equal scopes, not the same object); a service
         # has one resource object, so resources are grouped by identity (their hash is costly).
         grouped: dict[int, tuple[object, dict[object, tuple[object, list[bytes]]]]] = {}
+        last = (None, None, None)  # resource, scope, their list: most spans follow one of the same
         for span in spans:
-            resource, scope = span.resource, span.instrumentation_scope
-            scopes = grouped.setdefault(id(resource), (resource, {}))[1]
-            scopes.setdefault(scope, (scope, []))[1].append(self.span(span))
+            resource, scope = span._resource, span._instrumentation_scope  # noqa: SLF001 - no property calls
+            if resource is not last[0] or scope is not last[1]:
+                scopes = grouped.get(id(resource))
+                if scopes is None:
+                    scopes = grouped[id(resource)] = (resource, {})
+                entry = scopes[1].get(scope)  # equal scopes: a hash computed in Python, so once per run
+                if entry is None:
+                    entry = scopes[1][scope] = (scope, [])
+                last = (resource, scope, entry[1])
+            last[2].append(self.span(span))
         out = []
         for resource, scopes in grouped.values():
             body = [self._resource(resource)]
@@ -115,24 +124,27 @@ class PrivateSpanEncoder:
 
     def span(self, span: ReadableSpan) -> bytes:
         """One Span, as a ScopeSpans.spans field."""
-        context = span.context
+        # The fields, not the properties (a Python call each); a ReadableSpan has them all.
+        context, parent, name = span._context, span._parent, span._name  # noqa: SLF001
         parts = [
             b"\x0a\x10", context.trace_id.to_bytes(16, "big"),
             b"\x12\x08", context.span_id.to_bytes(8, "big"),
         ]
-        if context.trace_state:
-            parts.append(_field(_T_TRACE_STATE, context.trace_state.to_header().encode()))
-        parent = span.parent
+        trace_state = context.trace_state
+        if trace_state is not DEFAULT_TRACE_STATE and trace_state:  # its len() is Python code
+            parts.append(_field(_T_TRACE_STATE, trace_state.to_header().encode()))
         if parent is not None:
             parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-        name = self._names.get(span.name)
-        if name is None:
-            name = self._names[span.name] = _field(_T_NAME, scrub(span.name).encode())
-        parts += (name, _KIND[id(span.kind)], _T_START, _pack_q(span.start_time or 0),
-                  _T_END, _pack_q(span.end_time or 0))
+        encoded_name = self._names.get(name)
+        if encoded_name is None:
+            encoded_name = self._names[name] = _field(_T_NAME, scrub(name).encode())
+        parts += (encoded_name, _KIND[id(span._kind)], _T_START, _pack_q(span._start_time or 0),  # noqa: SLF001
+                  _T_END, _pack_q(span._end_time or 0))  # noqa: SLF001
+        events, links = span._events, span._links  # noqa: SLF001 - the properties copy them
+        dropped = getattr(span, "_dropped", None)  # a light span's counts: attributes, events, links
         cache = self._attributes
-        items, dropped_attributes = _items(span)
-        for key, value in items:
+        attributes, dropped_attributes = _plain(span)
+        for key, value in attributes.items():
             try:
                 encoded = cache.get((key, type(value), value))
             except TypeError:  # an unhashable value (a list in a hand-made span): not kept
@@ -140,19 +152,24 @@ class PrivateSpanEncoder:
             if encoded is None:
                 encoded = self._attribute(key, value)
             parts.append(encoded)
-        if dropped_attributes:
-            parts += (_T_DROPPED_ATTRS, _varint(dropped_attributes))
-        # The containers themselves, not the properties: those copy them into tuples. A
-        # tuple (a cleaned copy) drops nothing; asking costs an ABC isinstance check.
-        events, links = span._events, span._links  # noqa: SLF001
+        if dropped is None:
+            # An SDK span's properties; a tuple (a cleaned copy) drops nothing, and asking
+            # it costs an ABC isinstance check.
+            dropped = (
+                dropped_attributes,
+                span.dropped_events if type(events) is not tuple else 0,
+                span.dropped_links if type(links) is not tuple else 0,
+            )
+        if dropped[0]:
+            parts += (_T_DROPPED_ATTRS, _varint(dropped[0]))
         for event in events:
             parts.append(_field(_T_EVENT, _event(event)))
-        if type(events) is not tuple and span.dropped_events:
-            parts += (_T_DROPPED_EVENTS, _varint(span.dropped_events))
+        if dropped[1]:
+            parts += (_T_DROPPED_EVENTS, _varint(dropped[1]))
         for link in links:
             parts.append(_field(_T_LINK, _link(link)))
-        if type(links) is not tuple and span.dropped_links:
-            parts += (_T_DROPPED_LINKS, _varint(span.dropped_links))
+        if dropped[2]:
+            parts += (_T_DROPPED_LINKS, _varint(dropped[2]))
         status = span._status  # noqa: SLF001
         parts.append(_UNSET if status is UNSET_STATUS else self._status(status))
         parts += (_T_FLAGS, _FLAGS[parent is not None and parent.is_remote])
@@ -192,16 +209,16 @@ class PrivateSpanEncoder:
         return cached[1]
 
 
-def _items(span: ReadableSpan):
-    """The span's attributes and how many were dropped, without the read-only proxy and the
-    Mapping ABC's slow iteration over BoundedAttributes (a third of the encoding time
-    otherwise). A light span's are a plain dict, its dropped count a plain attribute."""
+def _plain(span: ReadableSpan) -> tuple[dict, int]:
+    """The span's attributes as a dict and how many were dropped, without the read-only
+    proxy and the Mapping ABC's slow iteration over BoundedAttributes (a third of the
+    encoding time otherwise). A light span's are a plain dict."""
     attributes = span._attributes  # noqa: SLF001
     if type(attributes) is dict:
-        return attributes.items(), span.dropped_attributes
+        return attributes, 0  # a light span counts its drops itself
     if isinstance(attributes, BoundedAttributes):
-        return attributes._dict.items(), attributes.dropped  # noqa: SLF001
-    return (attributes or {}).items(), 0
+        return attributes._dict, attributes.dropped  # noqa: SLF001
+    return dict(attributes or {}), 0
 
 
 def _key_values(attributes, tag: bytes) -> bytes:
