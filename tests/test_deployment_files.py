@@ -72,4 +72,4 @@ def test_the_dockerfile_copies_what_exists():
                 assert (ROOT / source).exists(), source
     mounted = [v.split(":")[0] for v in SERVICES["postgres"]["volumes"] if v.startswith("./")]
     assert mounted and all((ROOT / path).exists() for path in mounted)
-    assert re.search(r"^ENTRYPOINT \["dosis"\]$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert re.search(r'^ENTRYPOINT \["dosis"\]$', (ROOT / "Dockerfile").read_text(), re.M)
