@@ -106,8 +106,8 @@ def serve(service: str) -> None:
 @main.command()
 def migrate() -> None:
     """Bring both stores to the newest schema."""
-    from services.common.db import make_engine
-    from services.common.db import migrate as run_migrate
+    from services.store.engine import make_engine
+    from services.store.engine import migrate as run_migrate
 
     settings = _settings()
     for url, store in ((settings.database_url, "store"), (settings.catalog_database_url, "catalog")):
@@ -371,8 +371,8 @@ def catalog_import(source: str, mapping: str | None) -> None:
     """Import products from an IPDC instance-snapshot feed (URL, first page file or folder)."""
     from services.catalog.ipdc_import import FeedError
     from services.catalog.service import import_feed
-    from services.common.db import make_engine
-    from services.common.db import migrate as run_migrate
+    from services.store.engine import make_engine
+    from services.store.engine import migrate as run_migrate
 
     engine = make_engine(_settings().catalog_database_url)
     run_migrate(engine, "catalog")

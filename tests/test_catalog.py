@@ -25,9 +25,9 @@ from dosis.v1 import catalog_pb2, ingest_pb2, query_pb2
 from dosis.v1 import dossier_status_pb2 as pb
 from services.catalog import ipdc_import
 from services.catalog import service as catalog_service
-from services.catalog.models import ProductRow
+from services.store.products import ProductRow
 from services.cli import main as dosis_cli
-from services.common.db import make_engine
+from services.store.engine import make_engine
 from tests.helpers import ENTERPRISE_A, UTC, bearer, push_request, rpc_error, status
 
 ORG = "https://data.vlaanderen.be/id/organisatie/"

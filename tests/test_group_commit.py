@@ -12,7 +12,7 @@ from opentelemetry import trace
 
 from services.ingest.validation import validate_status
 from services.store import writer as writer_module
-from services.store.repository import Outcome
+from services.store.outcomes import Outcome
 from services.store.writer import GroupWriter
 from tests.helpers import status
 

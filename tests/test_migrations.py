@@ -5,8 +5,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from services.catalog.models import ProductRow
-from services.common.db import migrate
+from services.store.products import ProductRow
+from services.store.engine import migrate
 from services.store.models import Dossier
 
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import ingest_pb2, query_pb2
 from services.catalog import service as catalog_service
-from services.common.db import make_engine, migrate
+from services.store.engine import make_engine, migrate
 from services.common.server import build_server
 from services.common.telemetry import REDACTED, Telemetry, TraceContextFilter, configure_logging, scrub
 from services.ingest import service as ingest_service

@@ -682,9 +682,9 @@ def test_replace_product_reads_the_stored_ids_in_batches_and_leaves_no_scratch_f
     batch edges exactly the unnamed dossiers go."""
     import tempfile
 
-    from services.ingest import csv_batch
+    from services.store import lists
 
-    monkeypatch.setattr(csv_batch, "_DELETE_BATCH", 7)
+    monkeypatch.setattr(lists, "DELETE_BATCH", 7)
     scratch = set(Path(tempfile.gettempdir()).glob("dosis-upload-*.db"))
     assert counts(upload(stack, csv_bytes([row(f"K-{i:03d}") for i in range(40)]))) == expect(rows_read=40, created=40)
     kept = [row(f"K-{i:03d}") for i in range(40) if i % 3 == 0] + [row("K-new")]

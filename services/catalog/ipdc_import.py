@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from services.catalog.repository import ProductData
+from services.store.products import ProductData
 
 _TAGS = re.compile(r"<[^>]+>")
 MAX_PAGES = 100_000

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from google.protobuf import timestamp_pb2
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
-from services.catalog import repository
-from services.catalog.models import ProductRow
 from services.common import errors, labels, page_tokens
 from services.common.auth import Policy
 from services.common.errors import Violation
+from services.store.products import CatalogStore, ProductData, ProductRow
 
 POLICIES = {
     "GetProduct": Policy.ANY,
@@ -48,7 +44,7 @@ def product_message(row: ProductRow) -> catalog_pb2.Product:
     )
 
 
-def validate_product(product: catalog_pb2.Product) -> repository.ProductData:
+def validate_product(product: catalog_pb2.Product) -> ProductData:
     violations = []
     if not _ID.match(product.id):
         violations.append(Violation("product.id", "INVALID_PRODUCT_ID", "must be 1-128 letters, digits or ._:-"))
@@ -63,7 +59,7 @@ def validate_product(product: catalog_pb2.Product) -> repository.ProductData:
         violations.append(Violation("product.url", "INVALID_URL", "must be at most 2048 characters"))
     if violations:
         raise errors.invalid_argument(violations)
-    return repository.ProductData(
+    return ProductData(
         id=product.id,
         name=product.name.strip(),
         description=product.description,
@@ -75,19 +71,12 @@ def validate_product(product: catalog_pb2.Product) -> repository.ProductData:
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, engine: Engine):
-        self._engine = engine
-
-    def _read(self, fn, *args):
-        def work():
-            with Session(self._engine) as session:
-                return fn(session, *args)
-
-        return asyncio.to_thread(work)
+    def __init__(self, store: CatalogStore):
+        self._store = store
 
     async def GetProduct(self, request, context):
         errors.require(request, "id")
-        row = await self._read(repository.get_product, request.id)
+        row = await self._store.get(request.id)
         if row is None:
             raise errors.not_found("PRODUCT_NOT_FOUND", f"product {request.id!r} is not in the catalog")
         return product_message(row)
@@ -96,24 +85,18 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         size = page_tokens.page_size(request.page_size)
         query = page_tokens.fingerprint("products")
         after_id = page_tokens.decode(request.page_token, query, _after_id)
-        rows = await self._read(repository.list_products, after_id, size + 1)
+        rows = await self._store.list(after_id, size + 1)
         token = page_tokens.encode({"id": rows[size - 1].id}, query) if len(rows) > size else ""
         return catalog_pb2.ListProductsResponse(
             products=[product_message(r) for r in rows[:size]], next_page_token=token
         )
 
     async def UpsertProduct(self, request, context):
-        data = validate_product(request.product)
-
-        def work():
-            with Session(self._engine) as session, session.begin():
-                return product_message(repository.upsert_product(session, data))
-
-        return await asyncio.to_thread(work)
+        return product_message(await self._store.upsert(validate_product(request.product)))
 
     async def CheckProduct(self, request, context):
         errors.require(request, "product_id", "supplier_id")
-        row = await self._read(repository.get_product, request.product_id)
+        row = await self._store.get(request.product_id)
         if row is None:
             return catalog_pb2.CheckProductResponse(exists=False)
         return catalog_pb2.CheckProductResponse(

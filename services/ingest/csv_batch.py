@@ -9,33 +9,26 @@ fully stored or not at all. Re-sending a file is safe: rows already stored are U
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import logging
 import operator
-import os
 import queue
-import sqlite3
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
-import sqlalchemy as sa
 from opentelemetry import context, trace
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session
 
 from dosis.v1 import ingest_pb2
 from services.common import errors, labels
 from services.common.errors import Violation
 from services.ingest.validation import Fault, check_values
-from services.store import bulk
-from services.store.models import Dossier
-from services.store.repository import Outcome
+from services.store.dossiers import DossierStore
+from services.store.models import FIELDS, as_row
+from services.store.outcomes import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +39,7 @@ MAX_REPORTED = 1000
 END = object()  # the client finished sending
 ABORT = object()  # the client went away: store nothing more
 
-COLUMNS = (
-    "enterprise_number", "product_id", "dossier_id", "phase", "status", "detail_status", "status_time",
-    "reference_url", "reference_email", "reference_contact", "required_roles", "public",
-    "action_required", "action", "visible_until",
-)
+COLUMNS = FIELDS  # the contract's CSV columns are a status's fields, by name
 REQUIRED_COLUMNS = ("enterprise_number", "product_id", "dossier_id", "phase", "status", "status_time")
 _TRUE = {"true", "1", "yes", "ja", "waar", "y", "j"}
 _FALSE = {"false", "0", "no", "nee", "onwaar", "n", ""}
@@ -229,38 +218,40 @@ class BatchLoader:
 
     def __init__(
         self,
-        engine: Engine,
+        store: DossierStore,
         supplier_id: str,
         header: ingest_pb2.BatchHeader,
         check_product: Callable[[str], errors.DosisError | None],
         tracer: trace.Tracer | None = None,
     ):
-        self._engine = engine
+        self._store = store
         self._supplier = supplier_id
         self._replace = header.mode == ingest_pb2.BATCH_MODE_REPLACE_PRODUCT
         self._product = header.product_id
         self._check_product = check_product
         self._tracer = tracer or trace.NoOpTracer()
         self._product_errors: dict[str, errors.DosisError | None] = {}
-        self._seen = _SeenIds() if self._replace else None  # REPLACE_PRODUCT: the ids the file names
         self.report = Report()
         self.complete = threading.Event()  # set by the caller once the stream has ended
         self.whole_file = False  # ... and whether it brought the whole file
 
     def run(self, lines: Iterator[str]) -> Report:
+        parent = context.get_current()  # the UploadBatch span: parent of the chunk spans
+        self._load = self._store.list_load(
+            self._supplier, self.report.counts, parent,
+            replace_product=self._product if self._replace else "",
+        )
         try:
-            return self._run(lines)
+            return self._run(lines, parent)
         finally:
-            if self._seen is not None:
-                self._seen.close()
+            self._load.close()
 
-    def _run(self, lines: Iterator[str]) -> Report:
+    def _run(self, lines: Iterator[str], parent: context.Context) -> Report:
         first = next(lines, "")
         delimiter = ";" if first.count(";") > first.count(",") else ","
         rows = RowReader(self._header(first, delimiter))
         reader = csv.reader(lines, delimiter=delimiter)
-        parent = context.get_current()  # the UploadBatch span: parent of the chunk spans
-        writer = _ChunkWriter(self._engine, self._supplier, self.report, self._tracer, parent)
+        writer = self._load
         chunk = _Chunk(self._tracer, parent, self.report)
         next_start = 2  # the file line where the next record starts (the header is line 1)
         records = iter(reader)
@@ -302,9 +293,10 @@ class BatchLoader:
             writer.wait()
         finally:
             chunk.close()
-            writer.close()
-        if self._replace:
-            self._delete_absent()
+        # REPLACE_PRODUCT deletes the unnamed dossiers only when no row was rejected: the
+        # file is otherwise not the complete list.
+        if self._replace and not self.report.rejected:
+            self.report.deleted = writer.delete_absent()
         return self.report
 
     def _header(self, first_line: str, delimiter: str) -> list[str]:
@@ -334,81 +326,13 @@ class BatchLoader:
             self.report.reject(line, [("product_id", product_error.message)])
             return None
         if self._replace:
-            self._seen.add(values["dossier_id"])
+            self._load.name(values["dossier_id"])
         return values
 
     def _product_error(self, product_id: str) -> errors.DosisError | None:
         if product_id not in self._product_errors:
             self._product_errors[product_id] = self._check_product(product_id)
         return self._product_errors[product_id]
-
-    def _delete_absent(self) -> None:
-        """REPLACE_PRODUCT: remove the supplier's dossiers of the product that the file
-        did not name, in one transaction; nothing at all when a row was rejected (the file
-        is then not complete). The stored ids are read in batches along the identity index."""
-        if self.report.rejected:
-            return
-        self._seen.flush()
-        table = Dossier.__table__
-        scope = sa.and_(table.c.supplier_id == self._supplier, table.c.product_id == self._product)
-        deleted, after = 0, ""
-        with Session(self._engine) as session, session.begin():
-            while True:
-                names = session.scalars(
-                    sa.select(table.c.dossier_id).where(scope, table.c.dossier_id > after)
-                    .order_by(table.c.dossier_id).limit(_DELETE_BATCH)
-                ).all()
-                if not names:
-                    break
-                after = names[-1]
-                absent = self._seen.absent(names)
-                if absent:
-                    session.execute(sa.delete(table).where(scope, table.c.dossier_id.in_(absent)))
-                    deleted += len(absent)
-        self.report.deleted = deleted
-
-
-_DELETE_BATCH = 1000
-
-
-class _SeenIds:
-    """REPLACE_PRODUCT: the dossier ids a list names, kept in a scratch SQLite file of its
-    own (whatever the store), so that memory stays flat however long the list; a set held
-    about 70 bytes an id. The file goes when the upload ends."""
-
-    def __init__(self):
-        handle, self._path = tempfile.mkstemp(prefix="dosis-upload-", suffix=".db")
-        os.close(handle)
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")  # scratch: no crash safety needed
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE seen (dossier_id TEXT PRIMARY KEY) WITHOUT ROWID")
-        self._pending: list[tuple[str]] = []
-
-    def add(self, dossier_id: str) -> None:
-        self._pending.append((dossier_id,))
-        if len(self._pending) >= CHUNK_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", self._pending)
-        self._db.execute("COMMIT")
-        self._pending = []
-
-    def absent(self, dossier_ids: list[str]) -> list[str]:
-        marks = ", ".join("?" * len(dossier_ids))
-        found = self._db.execute(f"SELECT dossier_id FROM seen WHERE dossier_id IN ({marks})", dossier_ids)
-        present = {dossier_id for (dossier_id,) in found}
-        return [d for d in dossier_ids if d not in present]
-
-    def close(self) -> None:
-        self._db.close()
-        Path(self._path).unlink(missing_ok=True)
-
-
-_AS_ROW = operator.itemgetter(*bulk.COLUMNS)
-
 
 class _Chunk:
     """The good rows of one chunk being read (each identity once), and its span."""
@@ -428,7 +352,7 @@ class _Chunk:
         if key in self._keys:
             return False
         self._keys.add(key)
-        self.rows.append(_AS_ROW(values))
+        self.rows.append(as_row(values))
         return True
 
     def close(self) -> list[tuple]:
@@ -442,63 +366,42 @@ class _Chunk:
         return self.rows
 
 
-class _ChunkWriter:
-    """Stores chunks while the next one is read.
+class Upload:
+    """One UploadBatch file on its way from the call to the loader thread: the servicer
+    sends the chunks as they come, then says how the stream ended (`finish` or `abort`)."""
 
-    A chunk is staged in the reading thread (the part with Python work per row), then
-    written by a thread of its own in which only the database works (outside the GIL:
-    SQLite's C code, PostgreSQL's own process). Two connections take turns, each with its
-    own staging table, so that a chunk is staged while the one before it is written. One
-    chunk is written at a time, in file order, each in one transaction; memory stays flat,
-    and a failure stops the reading at the next chunk."""
+    def __init__(self, loader: BatchLoader, queued_chunks: int = 16):
+        self._loader = loader
+        self._chunks: queue.Queue = queue.Queue(maxsize=queued_chunks)  # bounded: a fast sender waits
+        self._work = asyncio.ensure_future(asyncio.to_thread(loader.run, text_lines(chunks_from(self._chunks))))
 
-    def __init__(self, engine: Engine, supplier_id: str, report: Report, tracer: trace.Tracer, parent):
-        self._engine = engine
-        self._supplier = supplier_id
-        self._report = report
-        self._tracer = tracer
-        self._parent = parent
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="upload-store")
-        self._in_flight: Future | None = None
-        self._writing: Connection | None = None  # the connection of the chunk in flight
-        self._spare: Connection | None = None  # the other one
+    async def send(self, chunk: bytes) -> bool:
+        """Hand a chunk to the loader without blocking the event loop; False when the loader
+        has already stopped (a bad header: its error is then the answer)."""
+        return await self._offer(chunk)
 
-    def submit(self, rows: list[tuple]) -> None:
-        connection = self._spare = self._spare or self._engine.connect()  # not the one writing now
-        bulk.stage(connection, rows)
-        self.wait()
-        self._spare, self._writing = self._writing, connection
-        self._in_flight = self._pool.submit(self._store, connection, len(rows))
+    async def end_of_stream(self) -> None:
+        await self._offer(END)
 
-    def wait(self) -> None:
-        """Until the chunk in flight is stored; its error, if any, is raised here."""
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is not None:
-            in_flight.result()
+    async def finish(self) -> Report:
+        """The whole file arrived: the last rows (and a complete list's delete step) are stored."""
+        self._loader.whole_file = True
+        self._loader.complete.set()
+        return await self._work
 
-    def close(self) -> None:
-        """A chunk in flight finishes (it commits whole or not at all); then the
-        connections go back to the pool."""
-        self._pool.shutdown(wait=True)
-        for connection in (self._writing, self._spare):
-            if connection is not None:
-                connection.close()
+    def abort(self) -> None:
+        """The upload broke off: the loader stores nothing more (rows of committed chunks stay)."""
+        self._loader.complete.set()  # whole_file stays False
+        self._work.add_done_callback(lambda f: f.cancelled() or f.exception())
+        with self._chunks.mutex:
+            self._chunks.queue.clear()  # what was not parsed yet is dropped with the rest
+        self._chunks.put_nowait(ABORT)
 
-    def _store(self, connection: Connection, rows: int) -> None:
-        with self._tracer.start_as_current_span("store rows", context=self._parent) as span:
-            now = datetime.now(timezone.utc)
-            for attempt in range(3):
-                try:
-                    with connection.begin():
-                        counts = bulk.store(connection, self._supplier, now)
-                    break
-                except sa.exc.IntegrityError:
-                    # Another writer created one of these dossiers meanwhile: judge again.
-                    if attempt == 2:
-                        raise
-            for outcome, count in counts.items():
-                self._report.counts[outcome] += count
-            if span.is_recording():
-                span.set_attribute("dosis.batch.rows", rows)
-                for outcome, count in counts.items():
-                    span.set_attribute(f"dosis.outcomes.{outcome.name.lower()}", count)
+    async def _offer(self, item: object) -> bool:
+        while not self._work.done():
+            try:
+                self._chunks.put_nowait(item)
+                return True
+            except queue.Full:
+                await asyncio.sleep(0.002)
+        return False

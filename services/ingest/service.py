@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dosis.v1 import ingest_pb2_grpc
+from services.common.catalog_client import CatalogClient
 from services.common.config import Settings
-from services.common.dossier_service import create_dossier_service
 from services.common.server import Service
 from services.common.telemetry import Telemetry
+from services.common.wiring import wire_service
 from services.ingest.servicer import POLICIES, IngestServicer
+from services.store.dossiers import DossierStore
 
 
 def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:
-    return create_dossier_service(
-        "ingest", settings, engine, telemetry, IngestServicer,
+    return wire_service(
+        "ingest", settings, engine, telemetry,
+        lambda engine, tel: IngestServicer(
+            DossierStore(engine, tel.tracer), CatalogClient(settings.catalog_addr, tel), tel
+        ),
         ingest_pb2_grpc.add_IngestServiceServicer_to_server, POLICIES,
     )

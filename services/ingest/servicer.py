@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import time
 from collections import Counter
 
 from opentelemetry import trace
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from dosis.v1 import ingest_pb2, ingest_pb2_grpc
 from services.common import errors
@@ -21,8 +18,8 @@ from services.common.errors import Violation
 from services.common.telemetry import Telemetry
 from services.ingest import csv_batch
 from services.ingest.validation import validate_status
-from services.store import repository
-from services.store.writer import GroupWriter
+from services.store.dossiers import DossierStore
+from services.store.outcomes import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +34,10 @@ GRACE_WITHOUT_SIZE = 0.25  # seconds; see UploadBatch
 STREAM_WINDOW = 1024  # items of one stream queued for storage before their answers are sent
 
 _OUTCOMES = {
-    repository.Outcome.CREATED: ingest_pb2.PUSH_OUTCOME_CREATED,
-    repository.Outcome.UPDATED: ingest_pb2.PUSH_OUTCOME_UPDATED,
-    repository.Outcome.UNCHANGED: ingest_pb2.PUSH_OUTCOME_UNCHANGED,
-    repository.Outcome.STALE: ingest_pb2.PUSH_OUTCOME_STALE,
+    Outcome.CREATED: ingest_pb2.PUSH_OUTCOME_CREATED,
+    Outcome.UPDATED: ingest_pb2.PUSH_OUTCOME_UPDATED,
+    Outcome.UNCHANGED: ingest_pb2.PUSH_OUTCOME_UNCHANGED,
+    Outcome.STALE: ingest_pb2.PUSH_OUTCOME_STALE,
 }
 
 
@@ -50,24 +47,11 @@ def _rejected(request: ingest_pb2.PushStatusRequest, error: errors.DosisError) -
     )
 
 
-async def _offer(chunks: queue.Queue, item: object, work: asyncio.Future) -> bool:
-    """Hand an item to the loader thread without blocking the event loop; False when the
-    loader has already stopped (its result or error is then the answer)."""
-    while not work.done():
-        try:
-            chunks.put_nowait(item)
-            return True
-        except queue.Full:
-            await asyncio.sleep(0.002)
-    return False
-
-
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Validation and catalog check per call; storage through the group-commit writer."""
 
-    def __init__(self, engine: Engine, catalog: CatalogClient, telemetry: Telemetry):
-        self._engine = engine
-        self._writer = GroupWriter(engine, telemetry.tracer)
+    def __init__(self, store: DossierStore, catalog: CatalogClient, telemetry: Telemetry):
+        self._store = store
         self._catalog = catalog
         self._telemetry = telemetry
 
@@ -85,7 +69,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise errors.invalid_argument([Violation("status", "MISSING_STATUS", "is required")])
         values = validate_status(request.status)
         await self._check_product(values["product_id"], identity)
-        return self._writer.submit(identity.supplier_id, values)
+        return self._store.submit(identity.supplier_id, values)
 
     async def _check_product(self, product_id: str, identity: Identity) -> None:
         check = await self._catalog.check_product(product_id, identity.supplier_id, identity.token)
@@ -175,14 +159,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 return exc
             return None
 
-        loader = csv_batch.BatchLoader(
-            self._engine, identity.supplier_id, header, check_product, self._telemetry.tracer
-        )
+        loader = csv_batch.BatchLoader(self._store, identity.supplier_id, header, check_product, self._telemetry.tracer)
         started = time.perf_counter()
-        chunks: queue.Queue = queue.Queue(maxsize=16)  # bounded: a fast sender waits for the loader
-        work = asyncio.ensure_future(
-            asyncio.to_thread(loader.run, csv_batch.text_lines(csv_batch.chunks_from(chunks)))
-        )
+        upload = csv_batch.Upload(loader)
         received = 0
         try:
             async for message in request_iterator:
@@ -191,9 +170,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                         [Violation("header", "DUPLICATE_HEADER", "only the first message is a header")]
                     )
                 received += len(message.chunk)
-                if not await _offer(chunks, message.chunk, work):
+                if not await upload.send(message.chunk):
                     break  # the loader stopped early (a bad header): its error is the answer
-            await _offer(chunks, csv_batch.END, work)
+            await upload.end_of_stream()
             if not header.size_bytes:
                 # Without size_bytes a cut stream cannot be told from a whole one: grpc ends the
                 # request stream first and delivers the client's cancellation just after. Give
@@ -206,16 +185,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     "header.size_bytes", "TRUNCATED_UPLOAD",
                     f"the stream brought {received} of {header.size_bytes} bytes; the last rows were not stored",
                 )])
-            loader.whole_file = True
-            loader.complete.set()
-            report = (await work).message()
+            report = (await upload.finish()).message()
         except BaseException:
-            # The upload broke off: the loader stores nothing more (rows of committed chunks stay).
-            loader.complete.set()  # whole_file stays False unless the file was complete
-            work.add_done_callback(lambda f: f.cancelled() or f.exception())
-            with chunks.mutex:
-                chunks.queue.clear()  # what was not parsed yet is dropped with the rest
-            chunks.put_nowait(csv_batch.ABORT)
+            upload.abort()
             raise
         span = trace.get_current_span()
         span.set_attribute("dosis.batch.rows", report.rows_read)
@@ -229,14 +201,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def DeleteDossier(self, request, context):
         identity = current_identity()
         errors.require(request, "product_id", "dossier_id")
-
-        def delete():
-            with Session(self._engine) as session:
-                return repository.delete_dossier(session, identity.supplier_id, request.product_id, request.dossier_id)
-
-        if not await asyncio.to_thread(delete):
+        if not await self._store.delete(identity.supplier_id, request.product_id, request.dossier_id):
             raise errors.not_found("DOSSIER_NOT_FOUND", "this supplier has no such dossier")
         return ingest_pb2.DeleteDossierResponse()
 
     async def close(self) -> None:
-        await self._writer.close()
+        await self._store.close()
+        await self._catalog.close()

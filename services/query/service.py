@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dosis.v1 import query_pb2_grpc
+from services.common.catalog_client import CatalogClient
 from services.common.config import Settings
-from services.common.dossier_service import create_dossier_service
 from services.common.server import Service
 from services.common.telemetry import Telemetry
+from services.common.wiring import wire_service
 from services.query.servicer import POLICIES, QueryServicer
+from services.store.dossiers import DossierStore
 
 
 def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:
-    return create_dossier_service(
+    return wire_service(
         "query", settings, engine, telemetry,
-        lambda engine, catalog, tel: QueryServicer(engine, catalog, tel, settings.catalog_token),
+        lambda engine, tel: QueryServicer(
+            DossierStore(engine, tel.tracer), CatalogClient(settings.catalog_addr, tel), tel, settings.catalog_token
+        ),
         query_pb2_grpc.add_QueryServiceServicer_to_server, POLICIES,
     )

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import query_pb2, query_pb2_grpc
@@ -20,6 +17,7 @@ from services.common.enterprise_number import InvalidEnterpriseNumber, canonical
 from services.common.errors import Violation
 from services.common.telemetry import Telemetry
 from services.store import repository
+from services.store.dossiers import DossierStore
 from services.store.models import Dossier
 
 POLICIES = {
@@ -105,8 +103,8 @@ def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
 
 
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
-    def __init__(self, engine: Engine, catalog: CatalogClient, telemetry: Telemetry, catalog_token: str = ""):
-        self._engine = engine
+    def __init__(self, store: DossierStore, catalog: CatalogClient, telemetry: Telemetry, catalog_token: str = ""):
+        self._store = store
         self._catalog = catalog
         self._telemetry = telemetry
         self._catalog_token = catalog_token
@@ -115,12 +113,7 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         size = page_tokens.page_size(page_size)
         query = page_tokens.fingerprint(kind, enterprise, filters)
         after = page_tokens.decode(page_token, query, _position)
-
-        def read():
-            with Session(self._engine) as session:
-                return repository.list_visible(session, enterprise, viewer, filters, after, size + 1)
-
-        rows = await asyncio.to_thread(read)
+        rows = await self._store.list_visible(enterprise, viewer, filters, after, size + 1)
         token = ""
         if len(rows) > size:
             last = rows[size - 1]
@@ -159,15 +152,14 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         enterprise = _own_enterprise(request.enterprise_number, identity)
         errors.require(request, "product_id", "dossier_id")
         viewer = repository.Viewer(roles=identity.roles)
-
-        def read():
-            with Session(self._engine) as session:
-                return repository.get_visible(
-                    session, enterprise, viewer, request.product_id, request.dossier_id, request.supplier_id
-                )
-
-        row = await asyncio.to_thread(read)
+        row = await self._store.get_visible(
+            enterprise, viewer, request.product_id, request.dossier_id, request.supplier_id
+        )
         if row is None:
             raise errors.not_found("DOSSIER_NOT_FOUND", "no such dossier, or not visible to this person")
         names = await self._names({row.product_id})
         return dossier_message(row, names.get(row.product_id, ""))
+
+    async def close(self) -> None:
+        await self._store.close()
+        await self._catalog.close()

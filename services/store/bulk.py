@@ -14,10 +14,7 @@ chunk:
   this alone (SQLite's C code, PostgreSQL's own process): no Python runs per row, so
   another thread can read the next chunk meanwhile.
 
-The outcome rule is the one of repository.upsert_many (a push at a time), written as SQL:
-a new identity is CREATED; an older status_time is STALE; equal content is UNCHANGED;
-anything else is UPDATED. tests/test_upload.py and tests/test_group_commit.py hold both
-to the same answers.
+The outcome rule is store.outcomes's, in its SQL form (a push at a time judges in Python).
 
 Each identity comes at most once per chunk (a second status of the same dossier goes into
 the next chunk), so every row of a chunk is judged against what is stored.
@@ -33,15 +30,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
-from services.store.models import CONTENT_FIELDS, Dossier
-from services.store.repository import Outcome
+from services.store.models import CONTENT_FIELDS, FIELDS, Dossier
+from services.store.outcomes import Outcome, changes_sql, verdict_sql
 
-# The columns of a row tuple, in order.
-COLUMNS = ("product_id", "dossier_id", *CONTENT_FIELDS)
 _STAGING = "dossier_load"
 _SQLITE_SLICE = 1000  # rows per upsert statement on SQLite (see store)
-_STATUS_TIME, _ROLES, _VISIBLE_UNTIL = (COLUMNS.index(c) for c in ("status_time", "required_roles", "visible_until"))
-assert _STATUS_TIME < _ROLES < _VISIBLE_UNTIL == len(COLUMNS) - 1  # the order stage() relies on
+_STATUS_TIME, _ROLES, _VISIBLE_UNTIL = (FIELDS.index(c) for c in ("status_time", "required_roles", "visible_until"))
+assert _STATUS_TIME < _ROLES < _VISIBLE_UNTIL == len(FIELDS) - 1  # the order stage() relies on
 
 
 class ConcurrentWriter(sa.exc.IntegrityError):
@@ -53,30 +48,30 @@ class ConcurrentWriter(sa.exc.IntegrityError):
 
 
 def stage(connection: Connection, rows: Sequence[tuple]) -> None:
-    """Put row tuples (COLUMNS order, validated values, distinct identities) in the staging
+    """Put row tuples (models.as_row: FIELDS order, validated values, distinct identities) in the staging
     table of this connection, replacing what it held. Outside a transaction on the store."""
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         with driver.cursor() as cursor:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} AS "
-                f"SELECT 0 AS ord, {', '.join(COLUMNS)} FROM dossiers WITH NO DATA"
+                f"SELECT 0 AS ord, {', '.join(FIELDS)} FROM dossiers WITH NO DATA"
             )
             cursor.execute(f"TRUNCATE {_STAGING}")
-            with cursor.copy(f"COPY {_STAGING} (ord, {', '.join(COLUMNS)}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY {_STAGING} (ord, {', '.join(FIELDS)}) FROM STDIN") as copy:
                 for ordinal, row in enumerate(rows):
                     copy.write_row((ordinal, *row[:_ROLES], _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 :]))
         driver.commit()
         return
-    # SQLite: the temporary database only (kept in memory, see services.common.db), so the
+    # SQLite: the temporary database only (kept in memory, see services.store.engine), so the
     # store's write lock is not taken. Untyped columns keep the values as given: the forms
     # SQLAlchemy itself stores, so that staged and stored values compare equal.
-    driver.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ({', '.join(COLUMNS)})")
+    driver.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGING} ({', '.join(FIELDS)})")
     driver.execute("BEGIN")
     try:
         driver.execute(f"DELETE FROM {_STAGING}")
         driver.executemany(
-            f"INSERT INTO {_STAGING} VALUES ({', '.join('?' * len(COLUMNS))})",
+            f"INSERT INTO {_STAGING} VALUES ({', '.join('?' * len(FIELDS))})",
             [
                 (*row[:_STATUS_TIME], _sqlite_time(row[_STATUS_TIME]), *row[_STATUS_TIME + 1 : _ROLES],
                  _roles_json(tuple(row[_ROLES])), *row[_ROLES + 1 : _VISIBLE_UNTIL],
@@ -145,19 +140,6 @@ def _identity(a: str, b: str) -> str:
     return f"{a}.supplier_id = :supplier AND {a}.product_id = {b}.product_id AND {a}.dossier_id = {b}.dossier_id"
 
 
-def _same_content(new: str, old: str, postgres: bool) -> str:
-    """SQL: the staged row `new` has the stored row `old`'s content (NULL-safe; JSON as text)."""
-    parts = []
-    for name in CONTENT_FIELDS:
-        if name == "visible_until":
-            parts.append(f"{new}.{name} IS NOT DISTINCT FROM {old}.{name}" if postgres else f"{new}.{name} IS {old}.{name}")
-        elif name == "required_roles" and postgres:
-            parts.append(f"{new}.{name}::text = {old}.{name}::text")  # json has no equality
-        else:
-            parts.append(f"{new}.{name} = {old}.{name}")
-    return " AND ".join(parts)
-
-
 def _judge(connection: Connection, params: dict, per_row: bool) -> dict[Outcome, int] | list[Outcome]:
     """The staged rows' outcomes: counted, or each in staged order. On PostgreSQL the
     stored rows are locked too, in a fixed order (by identity) against deadlocks.
@@ -167,9 +149,7 @@ def _judge(connection: Connection, params: dict, per_row: bool) -> dict[Outcome,
     planned as a hash of the supplier's whole share of the table, for every chunk)."""
     postgres = connection.dialect.name == "postgresql"
     verdict = (
-        "SELECT CASE WHEN s.status_time < d.status_time THEN 'STALE' "
-        f"WHEN {_same_content('s', 'd', postgres)} THEN 'UNCHANGED' ELSE 'UPDATED' END "
-        f"FROM dossiers d WHERE {_identity('d', 's')}"
+        f"SELECT {verdict_sql('s', 'd', postgres)} FROM dossiers d WHERE {_identity('d', 's')}"
         + (" FOR UPDATE" if postgres else "")
     )
     staged = f"(SELECT * FROM {_STAGING} ORDER BY product_id, dossier_id)" if postgres else _STAGING
@@ -187,13 +167,12 @@ def _judge(connection: Connection, params: dict, per_row: bool) -> dict[Outcome,
 def _upsert_sql(postgres: bool, sliced: bool = False) -> str:
     assignments = ", ".join(f"{name} = excluded.{name}" for name in (*CONTENT_FIELDS, "update_time"))
     return (
-        f"INSERT INTO dossiers (supplier_id, {', '.join(COLUMNS)}, update_time) "
-        f"SELECT :supplier, {', '.join('s.' + c for c in COLUMNS)}, :now FROM {_STAGING} s "
+        f"INSERT INTO dossiers (supplier_id, {', '.join(FIELDS)}, update_time) "
+        f"SELECT :supplier, {', '.join('s.' + c for c in FIELDS)}, :now FROM {_STAGING} s "
         + ("WHERE s.rowid BETWEEN :first AND :last " if sliced else "WHERE true ")  # SQLite needs a WHERE
         + ("ORDER BY s.ord " if postgres else "")  # ids in staged order (SQLite reads in order)
         + f"ON CONFLICT (supplier_id, product_id, dossier_id) DO UPDATE SET {assignments} "
-        "WHERE excluded.status_time >= dossiers.status_time AND NOT "
-        f"({_same_content('excluded', 'dossiers', postgres)})"
+        f"WHERE {changes_sql('excluded', 'dossiers', postgres)}"
         + (" RETURNING (xmax = 0) AS created" if postgres else "")  # xmax = 0: a new row
     )
 

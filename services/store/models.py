@@ -1,13 +1,15 @@
-"""Table of the dossier store: exactly the contract's fields, the latest status only."""
+"""Table of the dossier store (exactly the contract's fields, the latest status only) and
+the one list of a status's fields."""
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from services.common.db import UtcDateTime
+from services.store.engine import UtcDateTime
 
 
 class Dossier(SQLModel, table=True):
@@ -43,9 +45,13 @@ class Dossier(SQLModel, table=True):
     update_time: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
 
 
-# Fields a push supplies; equal values in all of them make a push UNCHANGED.
-CONTENT_FIELDS = (
+# A status as the store takes it: these fields as plain values (validation builds them
+# from a pushed DossierStatus or a CSV row), in the order of the contract's CSV columns.
+# The one column list: CSV lists, staging tables and every write path use it.
+FIELDS = (
     "enterprise_number",
+    "product_id",
+    "dossier_id",
     "phase",
     "status",
     "detail_status",
@@ -59,3 +65,7 @@ CONTENT_FIELDS = (
     "action",
     "visible_until",
 )
+# Fields a push supplies besides the identity; equal values in all of them make a push UNCHANGED.
+CONTENT_FIELDS = tuple(name for name in FIELDS if name not in ("product_id", "dossier_id"))
+# The one row mapping: a status's values as a tuple in FIELDS order (staging, bulk writes).
+as_row = operator.itemgetter(*FIELDS)

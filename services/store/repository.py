@@ -11,26 +11,18 @@ roles can later be stored encrypted.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.store.models import CONTENT_FIELDS, Dossier
+from services.store.outcomes import Outcome, judge
+from services.store.retry import retrying
 
 UTC = timezone.utc
-
-
-class Outcome(enum.Enum):
-    CREATED = "CREATED"
-    UPDATED = "UPDATED"
-    UNCHANGED = "UNCHANGED"
-    STALE = "STALE"
-
 
 Key = tuple[str, str, str]  # (supplier_id, product_id, dossier_id): a dossier's identity
 _READ_CHUNK = 500
@@ -39,16 +31,12 @@ _READ_CHUNK = 500
 def upsert_status(session: Session, supplier_id: str, values: dict, now: datetime | None = None) -> Outcome:
     """Store one validated status in its own transaction."""
     now = now or datetime.now(UTC)
-    for attempt in range(3):
-        try:
-            with session.begin():
-                return upsert_many(session, [(supplier_id, values)], now)[0]
-        except IntegrityError:
-            # Another writer created the same dossier between our look-up and insert:
-            # the next attempt finds its row and compares against it.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+
+    def transaction() -> Outcome:
+        with session.begin():
+            return upsert_many(session, [(supplier_id, values)], now)[0]
+
+    return retrying(transaction)
 
 
 def upsert_many(session: Session, items: list[tuple[str, dict]], now: datetime) -> list[Outcome]:
@@ -66,16 +54,12 @@ def upsert_many(session: Session, items: list[tuple[str, dict]], now: datetime) 
     for supplier_id, values in items:
         key = (supplier_id, values["product_id"], values["dossier_id"])
         current = inserts.get(key) or updates.get(key) or stored.get(key)
-        if current is None:
+        outcome = judge(current, values)
+        if outcome is Outcome.CREATED:
             inserts[key] = {"supplier_id": supplier_id, **values, "update_time": now}
-            outcomes.append(Outcome.CREATED)
-        elif values["status_time"] < current["status_time"]:
-            outcomes.append(Outcome.STALE)
-        elif all(current[name] == values[name] for name in CONTENT_FIELDS):
-            outcomes.append(Outcome.UNCHANGED)
-        else:
+        elif outcome is Outcome.UPDATED:
             (inserts if key in inserts else updates)[key] = {**current, **values, "update_time": now}
-            outcomes.append(Outcome.UPDATED)
+        outcomes.append(outcome)
     if inserts:
         _insert(session, list(inserts.values()))
     if updates:

@@ -6,8 +6,8 @@ stores them in one transaction through the repository's locked upsert, and answe
 caller only after the commit: an acknowledged push is durable.
 
 The batch is stored set-based (repository.upsert_many: one locked read, one INSERT, one
-UPDATE). A batch that fails is retried (a concurrent writer may have created the same
-dossier); one that keeps failing is split into single-item transactions so one bad item
+UPDATE). A batch that fails is retried (store.retry: a concurrent writer may have created
+the same dossier); one that keeps failing is split into single-item transactions so one bad item
 never takes others down with it.
 """
 
@@ -16,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import operator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from opentelemetry import trace
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from services.store import bulk, repository
-from services.store.repository import Outcome
+from services.store.models import as_row
+from services.store.outcomes import Outcome
+from services.store.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ LINGER = 0.005  # seconds a loaded writer waits for more statuses before a batch
 # (measured: on SQLite at any size; on PostgreSQL from about 16, though each batch then
 # waits a round trip more).
 SET_BASED_FROM = {"sqlite": 8, "postgresql": 16}
-_AS_ROW = operator.itemgetter(*bulk.COLUMNS)
 
 
 def _one_supplier_distinct(batch: list[_Pending], dialect: str) -> bool:
@@ -46,7 +45,6 @@ def _one_supplier_distinct(batch: list[_Pending], dialect: str) -> bool:
     if len(batch) < SET_BASED_FROM.get(dialect, 64) or any(p.supplier_id != batch[0].supplier_id for p in batch):
         return False
     return len({(p.values["product_id"], p.values["dossier_id"]) for p in batch}) == len(batch)
-ATTEMPTS = 3
 
 
 @dataclass
@@ -149,17 +147,17 @@ class GroupWriter:
         now = datetime.now(timezone.utc)
         items = [(p.supplier_id, p.values) for p in batch]
         set_based = _one_supplier_distinct(batch, self._engine.dialect.name)
-        for _ in range(ATTEMPTS):
-            try:
-                if set_based:
-                    return self._store_set_based(batch[0].supplier_id, [_AS_ROW(p.values) for p in batch], now)
-                with Session(self._engine) as session, session.begin():
-                    return repository.upsert_many(session, items, now)
-            except (IntegrityError, OperationalError):
-                continue  # a concurrent writer created a dossier, or a deadlock: read again
-            except Exception:  # noqa: BLE001 - find the item at fault below
-                break
-        return [self._store_one(p, now) for p in batch]
+
+        def transaction() -> list[Outcome]:
+            if set_based:
+                return self._store_set_based(batch[0].supplier_id, [as_row(p.values) for p in batch], now)
+            with Session(self._engine) as session, session.begin():
+                return repository.upsert_many(session, items, now)
+
+        try:
+            return retrying(transaction)
+        except Exception:  # noqa: BLE001 - races lost every time, or an item at fault: find it below
+            return [self._store_one(p, now) for p in batch]
 
     def _store_set_based(self, supplier_id: str, rows: list[tuple], now: datetime) -> list[Outcome]:
         """A large batch of one supplier (a stream, mostly) the way CSV lists are stored:

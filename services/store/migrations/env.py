@@ -1,5 +1,5 @@
-"""Alembic environment: shared by both stores (services.common.db.migrate runs it)."""
+"""Alembic environment: shared by both stores (services.store.engine.migrate runs it)."""
 
-from services.common.db import run_migration_environment
+from services.store.engine import run_migration_environment
 
 run_migration_environment()

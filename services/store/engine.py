@@ -1,4 +1,4 @@
-"""Database engines, the UTC timestamp column type and schema migrations.
+"""Database engines, the UTC timestamp column type, schema migrations.
 
 The same code runs on SQLite (embedded default, WAL) and PostgreSQL. Blocking database
 work runs in threads (asyncio.to_thread) so the grpc.aio event loop never waits on I/O.
@@ -13,6 +13,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -80,21 +82,59 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Each store's migrations and the alembic version table that records them (names kept
+# from the first release: existing databases know them).
+_MIGRATIONS = {
+    "store": Path(__file__).resolve().parent / "migrations",  # the dossier store
+    "catalog": Path(__file__).resolve().parent / "catalog_migrations",
+}
+
+
+def _alembic_config(store: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS[store]))
+    config.set_main_option("version_table", f"alembic_version_{store}")
+    return config
+
+
 def migrate(engine: Engine, store: str) -> None:
     """Bring a store ('store' for dossiers, 'catalog') to the newest schema with alembic.
 
+    Run by `dosis up`'s preparation and `dosis migrate` only; services check (schema_error).
     Concurrent starters are serialised: by BEGIN IMMEDIATE on SQLite, by an advisory lock
     on PostgreSQL.
     """
-    location = Path(__file__).resolve().parent.parent / store / "migrations"
-    config = Config()
-    config.set_main_option("script_location", str(location))
-    config.set_main_option("version_table", f"alembic_version_{store}")
+    config = _alembic_config(store)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(store.encode())})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def schema_error(engine: Engine, store: str) -> str | None:
+    """Why a service cannot use this store (not migrated, or migrated by a newer DOSIS), or None."""
+    config = _alembic_config(store)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(
+            connection, opts={"version_table": f"alembic_version_{store}"}
+        ).get_current_revision()
+    if current == head:
+        return None
+    what = "the dossier store" if store == "store" else "the catalog store"
+    if current is None:
+        return f"{what} has no schema yet: run `dosis migrate` first"
+    return f"{what} is at schema {current}, this DOSIS needs {head}: run `dosis migrate` with the newest DOSIS"
+
+
+class SchemaNotReady(RuntimeError):
+    """A service was started on a store that `dosis migrate` has not brought up to date."""
+
+
+def require_schema(engine: Engine, store: str) -> None:
+    if (problem := schema_error(engine, store)) is not None:
+        raise SchemaNotReady(problem)
 
 
 def run_migration_environment() -> None:

@@ -8,7 +8,7 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
-from services.common.db import UtcDateTime
+from services.store.engine import UtcDateTime
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,77 @@
+"""The dossier store as ingest and query use it: the one door to the dossiers table.
+
+Blocking database work runs in worker threads (asyncio.to_thread), so the grpc.aio event
+loop never waits on I/O. Pushes go through the group-commit writer; reads, deletes and CSV
+lists through the repository and store.lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from opentelemetry import context, trace
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from services.store import repository
+from services.store.lists import ListLoad
+from services.store.models import Dossier
+from services.store.outcomes import Outcome
+from services.store.repository import ListFilter, Position, Viewer
+from services.store.writer import GroupWriter
+
+
+class DossierStore:
+    def __init__(self, engine: Engine, tracer: trace.Tracer | None = None):
+        self._engine = engine
+        self._tracer = tracer or trace.NoOpTracer()
+        self._writer = GroupWriter(engine, self._tracer)
+
+    def submit(self, supplier_id: str, values: dict) -> asyncio.Future[Outcome]:
+        """Queue one validated status (validation's column values) for the next group
+        commit; the future resolves to its outcome once it is durable. Statuses are stored
+        in the order they were submitted."""
+        return self._writer.submit(supplier_id, values)
+
+    async def delete(self, supplier_id: str, product_id: str, dossier_id: str) -> bool:
+        """Remove one dossier of this supplier; whether there was one."""
+
+        def delete() -> bool:
+            with Session(self._engine) as session:
+                return repository.delete_dossier(session, supplier_id, product_id, dossier_id)
+
+        return await asyncio.to_thread(delete)
+
+    async def list_visible(
+        self, enterprise_number: str, viewer: Viewer, filters: ListFilter, after: Position | None, limit: int
+    ) -> list[Dossier]:
+        """Up to `limit` dossiers of the enterprise the viewer may see, newest status_time
+        first, after the position `after`."""
+
+        def read() -> list[Dossier]:
+            with Session(self._engine) as session:
+                return repository.list_visible(session, enterprise_number, viewer, filters, after, limit)
+
+        return await asyncio.to_thread(read)
+
+    async def get_visible(
+        self, enterprise_number: str, viewer: Viewer, product_id: str, dossier_id: str, supplier_id: str = ""
+    ) -> Dossier | None:
+        def read() -> Dossier | None:
+            with Session(self._engine) as session:
+                return repository.get_visible(session, enterprise_number, viewer, product_id, dossier_id, supplier_id)
+
+        return await asyncio.to_thread(read)
+
+    def list_load(
+        self,
+        supplier_id: str,
+        counts: dict[Outcome, int],
+        parent: context.Context,
+        replace_product: str = "",
+    ) -> ListLoad:
+        """The writes of one CSV list (see store.lists); called from the list's loader thread."""
+        return ListLoad(self._engine, supplier_id, counts, self._tracer, parent, replace_product)
+
+    async def close(self) -> None:
+        await self._writer.close()
