@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sqlalchemy.engine import Engine
-
 from services.common.auth import Policy
 from services.common.config import Settings
 from services.common.server import SERVICE_NAMES, Service
 from services.common.telemetry import Telemetry
-from services.store.engine import make_engine, require_schema
+from services.store.engine import Engine, make_engine, require_schema
 
 # The store each service works on: the dossier store ("store") or the catalog's own.
 STORES = {"ingest": "store", "query": "store", "catalog": "catalog"}
