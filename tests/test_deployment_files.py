@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from services.cli import main as cli
-from services.common.config import load_settings
+from services.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from dosis.v1 import catalog_pb2_grpc
 from services.catalog import ipdc_import, repository
 from services.catalog.servicer import POLICIES, CatalogServicer
-from services.common.config import Settings
+from services.settings import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
 from services.common.telemetry import Telemetry

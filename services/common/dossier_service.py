@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from services.common.auth import Policy
 from services.common.catalog_client import CatalogClient
-from services.common.config import Settings
+from services.settings import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
 from services.common.telemetry import Telemetry
