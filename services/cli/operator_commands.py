@@ -104,12 +104,13 @@ def catalog_import(settings: Settings, source: str, mapping: str | None) -> None
     """Import products from an IPDC instance-snapshot feed (URL, first page file or folder)."""
     from services.catalog.ipdc_import import FeedError
     from services.catalog.service import import_feed
-    from services.common.db import make_engine
-    from services.common.db import migrate as run_migrate
+    from services.common.db import make_engine, schema_is_current
 
     engine = make_engine(settings.catalog_database_url)
-    run_migrate(engine, "catalog")
     try:
+        # Migrating is `dosis migrate`'s job (and `dosis up`'s): an import never changes a schema.
+        if not schema_is_current(engine, "catalog"):
+            fail("the catalog store is not at the newest schema: run `dosis migrate` first")
         count = import_feed(engine, source, mapping)
     except (FeedError, OSError, ValueError) as exc:
         fail(f"import failed, nothing stored: {exc}")

@@ -13,6 +13,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -86,15 +88,29 @@ def migrate(engine: Engine, store: str) -> None:
     Concurrent starters are serialised: by BEGIN IMMEDIATE on SQLite, by an advisory lock
     on PostgreSQL.
     """
-    location = Path(__file__).resolve().parent.parent / store / "migrations"
-    config = Config()
-    config.set_main_option("script_location", str(location))
-    config.set_main_option("version_table", f"alembic_version_{store}")
+    config = _alembic_config(store)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(store.encode())})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def schema_is_current(engine: Engine, store: str) -> bool:
+    """Whether a store is at the newest schema (what `dosis migrate` leaves)."""
+    config = _alembic_config(store)
+    heads = ScriptDirectory.from_config(config).get_heads()
+    with engine.connect() as connection:
+        version_table = config.get_main_option("version_table")
+        context = MigrationContext.configure(connection, opts={"version_table": version_table})
+        return set(context.get_current_heads()) == set(heads)
+
+
+def _alembic_config(store: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / store / "migrations"))
+    config.set_main_option("version_table", f"alembic_version_{store}")
+    return config
 
 
 def run_migration_environment() -> None:
