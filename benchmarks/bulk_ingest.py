@@ -45,7 +45,7 @@ from dosis.v1 import dossier_status_pb2 as pb  # noqa: E402
 from dosis.v1 import ingest_pb2, ingest_pb2_grpc  # noqa: E402
 from services.common import labels  # noqa: E402
 from services.common.auth import mint_dev_token  # noqa: E402
-from services.common.config import load_settings  # noqa: E402
+from services.settings import load_settings  # noqa: E402
 from services.store.engine import make_engine, migrate  # noqa: E402
 
 POSTGRES = os.environ.get("DOSIS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -44,7 +44,7 @@ from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import ingest_pb2, ingest_pb2_grpc
 
 from services.common.auth import mint_dev_token
-from services.common.config import load_settings
+from services.settings import load_settings
 
 ENTERPRISES = ["0316380841", "0534669938", "0687655467", "0203201340"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -17,12 +16,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.catalog import service as catalog_service
 from services.common.auth import TokenVerifier, ensure_dev_keys, mint_dev_token
-from services.common.config import Settings
 from services.store.engine import make_engine, migrate
 from services.common.server import SERVICE_NAMES, build_server, run_until_signalled
 from services.common.telemetry import Telemetry, configure_logging
 from services.ingest import service as ingest_service
 from services.query import service as query_service
+from services.settings import Settings, child_env
 
 log = logging.getLogger("dosis")
 
@@ -35,7 +34,7 @@ def verifier_for(settings: Settings) -> TokenVerifier:
 
 
 async def serve(name: str, settings: Settings) -> None:
-    telemetry = Telemetry.from_env(name)
+    telemetry = Telemetry.from_env(name, settings.otel)
     service = FACTORIES[name](settings, telemetry=telemetry)
     running = await build_server(service, verifier_for(settings), settings.addr(name))
     _settle_garbage_collector()
@@ -57,41 +56,30 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+def migrate_stores(settings: Settings) -> None:
+    """Bring both stores to the newest schema (`dosis migrate`, and `dosis up` before starting)."""
+    for url, store in ((settings.database_url, "store"), (settings.catalog_database_url, "catalog")):
+        engine = make_engine(url)
+        migrate(engine, store)
+        engine.dispose()
+
+
 def prepare(settings: Settings) -> Settings:
-    """What `dosis up` does before starting anything: keys, schemas, demo catalog."""
+    """What `dosis up` does before starting anything: keys, schemas, demo catalog; the
+    settings its children get."""
     if settings.uses_dev_keys:
         ensure_dev_keys(settings.state_dir)
         if not settings.catalog_token:
             token = mint_dev_token(settings, {"sub": "dosis-query"}, ttl_seconds=30 * 24 * 3600)
             settings = replace(settings, catalog_token=token)
-    store = make_engine(settings.database_url)
-    migrate(store, "store")
-    store.dispose()
+    migrate_stores(settings)
     catalog = make_engine(settings.catalog_database_url)
-    migrate(catalog, "catalog")
     seeded = catalog_service.seed_demo_if_empty(catalog)
     catalog.dispose()
     if seeded:
         log.info("catalog was empty: seeded %d demo products", seeded)
-    return settings
-
-
-def _child_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("DOSIS_LOG_FORMAT", "text")  # a person reads these; compose keeps JSON
-    env.update(
-        DOSIS_STATE_DIR=str(settings.state_dir),
-        DOSIS_DATABASE_URL=settings.database_url,
-        DOSIS_CATALOG_DATABASE_URL=settings.catalog_database_url,
-        DOSIS_INGEST_ADDR=settings.ingest_addr,
-        DOSIS_QUERY_ADDR=settings.query_addr,
-        DOSIS_CATALOG_ADDR=settings.catalog_addr,
-        DOSIS_JWKS=settings.jwks,
-        DOSIS_JWT_ISSUER=settings.jwt_issuer,
-        DOSIS_JWT_AUDIENCE=settings.jwt_audience,
-        DOSIS_CATALOG_TOKEN=settings.catalog_token,
-    )
-    return env
+    # A person reads the children's logs here; compose keeps JSON.
+    return replace(settings, log_format=settings.log_format or "text")
 
 
 def wait_serving(address: str, service: str, timeout: float) -> bool:
@@ -116,7 +104,7 @@ def wait_serving(address: str, service: str, timeout: float) -> bool:
 def up(settings: Settings, on_ready) -> int:
     """Start the three services as child processes; stop them all on Ctrl-C or SIGTERM."""
     settings = prepare(settings)
-    env = _child_env(settings)
+    env = child_env(settings)
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -152,9 +140,5 @@ def up(settings: Settings, on_ready) -> int:
 
 
 def run_service(name: str, settings: Settings) -> None:
-    configure_logging(
-        name,
-        level=os.environ.get("DOSIS_LOG_LEVEL", "INFO"),
-        json_logs=os.environ.get("DOSIS_LOG_FORMAT", "json") != "text",
-    )
+    configure_logging(name, level=settings.log_level, json_logs=settings.json_logs)
     asyncio.run(serve(name, settings))

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from dosis.v1 import catalog_pb2_grpc, ingest_pb2_grpc, query_pb2_grpc
 from services.catalog import service as catalog_service
 from services.common.auth import ensure_dev_keys, mint_dev_token
-from services.common.config import Settings, load_settings
+from services.settings import Settings, load_settings
 from services.store.engine import make_engine, migrate
 from services.common.server import RunningServer, build_server
 from services.ingest import service as ingest_service

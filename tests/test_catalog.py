@@ -256,22 +256,47 @@ def test_local_looping_feed_terminates(tmp_path, feed_pages):
 
 
 @pytest.fixture
-def cli(tmp_path):
-    """Runs `dosis …` with the catalog in a temp SQLite file; (run, engine)."""
-    db = tmp_path / "state" / "catalog.db"
+def unmigrated_cli(tmp_path):
+    """Runs `dosis …` with both stores in temp SQLite files not migrated yet; (run, catalog URL)."""
+    state = tmp_path / "state"
     env = {
-        "DOSIS_STATE_DIR": str(tmp_path / "state"),
-        "DOSIS_CATALOG_DATABASE_URL": f"sqlite:///{db}",
-        "DOSIS_DATABASE_URL": f"sqlite:///{tmp_path / 'state' / 'dossiers.db'}",
+        "DOSIS_STATE_DIR": str(state),
+        "DOSIS_CATALOG_DATABASE_URL": f"sqlite:///{state / 'catalog.db'}",
+        "DOSIS_DATABASE_URL": f"sqlite:///{state / 'dossiers.db'}",
     }
     runner = CliRunner()
 
     def run(*args):
         return runner.invoke(dosis_cli, list(args), env=env, catch_exceptions=False)
 
-    engine = make_engine(env["DOSIS_CATALOG_DATABASE_URL"])  # the CLI itself creates the schema
+    return run, env["DOSIS_CATALOG_DATABASE_URL"]
+
+
+@pytest.fixture
+def cli(unmigrated_cli):
+    """As unmigrated_cli after `dosis migrate`; (run, engine)."""
+    run, url = unmigrated_cli
+    assert run("migrate").exit_code == 0  # the operator's step before any import
+    engine = make_engine(url)
     yield run, engine
     engine.dispose()
+
+
+def test_cli_import_refuses_an_unmigrated_store_in_one_line(unmigrated_cli, feed_dir):
+    run, url = unmigrated_cli
+    result = run("catalog", "import", str(feed_dir))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: the catalog store has no schema yet: run `dosis migrate` first"
+    ]
+    engine = make_engine(url)
+    try:
+        assert sa.inspect(engine).get_table_names() == []  # importing did not migrate either
+        assert run("migrate").exit_code == 0
+        assert run("catalog", "import", str(feed_dir)).exit_code == 0
+        assert sorted(rows_of(engine)) == EXPECTED_IDS
+    finally:
+        engine.dispose()
 
 
 def test_cli_import_and_reimport(cli, tmp_path, feed_dir, mapping_file):

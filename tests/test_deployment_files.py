@@ -3,7 +3,8 @@
 This machine has no container runtime, so the stack is not started here; what can drift
 unnoticed is checked instead: every DOSIS_* variable is one the services read, every
 command is a `dosis` command, every host named is a service of the file, the OTLP endpoint
-is the trace UI's collector port, and the Dockerfile copies paths that exist.
+is the trace UI's collector port, the stores are migrated before any service starts, and the
+Dockerfile copies paths that exist.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from services.cli import main as cli
-from services.common.config import load_settings
+from services.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -26,13 +27,13 @@ DOSIS = {name: spec for name, spec in SERVICES.items() if spec.get("build") == "
 
 
 def test_the_compose_file_runs_the_three_services_a_store_and_a_trace_ui():
-    assert {"ingest", "query", "catalog", "keys"} <= set(DOSIS)
+    assert {"ingest", "query", "catalog", "keys", "migrate"} <= set(DOSIS)
     assert SERVICES["postgres"]["image"].startswith("postgres:")
     assert SERVICES["jaeger"]["image"].startswith("jaegertracing/")
     assert "16686:16686" in SERVICES["jaeger"]["ports"]  # the trace UI
 
 
-@pytest.mark.parametrize("name", ["ingest", "query", "catalog", "keys"])
+@pytest.mark.parametrize("name", ["ingest", "query", "catalog", "keys", "migrate"])
 def test_each_command_is_a_dosis_command(name):
     args = DOSIS[name]["command"]
     with click.Context(cli) as context:
@@ -41,7 +42,7 @@ def test_each_command_is_a_dosis_command(name):
         command.make_context(args[0], list(args[1:]), parent=context)  # raises on a bad argument
 
 
-@pytest.mark.parametrize("name", ["ingest", "query", "catalog"])
+@pytest.mark.parametrize("name", ["ingest", "query", "catalog", "migrate"])
 def test_every_variable_is_read_and_every_host_is_a_service(name):
     env = {key: str(value) for key, value in DOSIS[name]["environment"].items()}
     settings = load_settings(env)
@@ -62,6 +63,22 @@ def test_every_variable_is_read_and_every_host_is_a_service(name):
     # The catalog's own database is the one the PostgreSQL init script creates.
     init = (ROOT / "deploy/postgres-init.sql").read_text()
     assert f"CREATE DATABASE {urlsplit(settings.catalog_database_url).path.lstrip('/')}" in init
+
+
+def test_the_stores_are_migrated_once_before_any_service_starts():
+    # The services do not migrate (only `dosis up` and `dosis migrate` do): compose runs the
+    # one-shot `dosis migrate` on the services' own stores once PostgreSQL answers.
+    migrate = DOSIS["migrate"]
+    assert migrate["command"] == ["migrate"]
+    assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert "restart" not in migrate and "ports" not in migrate
+    migrated = load_settings({k: str(v) for k, v in migrate["environment"].items()})
+    for name in ("ingest", "query", "catalog"):
+        assert DOSIS[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+        settings = load_settings({k: str(v) for k, v in DOSIS[name]["environment"].items()})
+        stores = (settings.database_url, settings.catalog_database_url)
+        assert stores == (migrated.database_url, migrated.catalog_database_url), name
+    assert [name for name, spec in DOSIS.items() if spec["command"] == ["migrate"]] == ["migrate"]
 
 
 def test_the_dockerfile_copies_what_exists():

@@ -7,7 +7,7 @@ from pathlib import Path
 from dosis.v1 import catalog_pb2_grpc
 from services.catalog import ipdc_import
 from services.catalog.servicer import POLICIES, CatalogServicer
-from services.common.config import Settings
+from services.settings import Settings
 from services.common.server import Service
 from services.common.telemetry import Telemetry
 from services.common.wiring import wire_service

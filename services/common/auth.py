@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.common import errors
-from services.common.config import DEV_JWKS_FILE, DEV_KEY_FILE, Settings
+from services.settings import DEV_JWKS_FILE, DEV_KEY_FILE, Settings
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 ADMIN_ROLES = ("catalog-admin", "auditor")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from services.common.auth import Policy
-from services.common.config import Settings
+from services.settings import Settings
 from services.common.server import SERVICE_NAMES, Service
 from services.common.telemetry import Telemetry
 from services.store.engine import Engine, make_engine, require_schema

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dosis.v1 import ingest_pb2_grpc
 from services.common.catalog_client import CatalogClient
-from services.common.config import Settings
+from services.settings import Settings
 from services.common.server import Service
 from services.common.telemetry import Telemetry
 from services.common.wiring import wire_service

@@ -1,10 +1,8 @@
-"""The `dosis` command: run the services, mint development tokens, try the API by hand."""
+"""What a supplier's or a loket's developer uses: development tokens, push, list, upload."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 from datetime import datetime, timezone
 
@@ -12,127 +10,38 @@ import click
 import grpc
 from google.protobuf import timestamp_pb2
 
-from dosis.client import bearer, error_details
+from dosis.client import bearer
 from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
+from services.cli.failures import fail, rpc_failure
 from services.common import labels
-from services.common.auth import ADMIN_ROLES, ensure_dev_keys, mint_dev_token
-from services.common.config import load_settings
+from services.common.auth import ADMIN_ROLES, mint_dev_token
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
+from services.settings import DEFAULT_ADDRS, Settings
 
 
-def _settings():
-    return load_settings()
+def _setting(name: str):
+    """A default taken from the settings `dosis` loaded (so DOSIS_INGEST_ADDR and the like apply)."""
+    return lambda: getattr(click.get_current_context().find_root().obj, name)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def _rpc_failure(err: grpc.RpcError) -> None:
-    details = error_details(err)
-    click.echo(f"error: {details.code.name} {details.reason}: {details.message}", err=True)
-    for v in details.violations:
-        click.echo(f"  {v.field}: {v.description} ({v.reason})", err=True)
-    sys.exit(1)
+def _addr_option(service: str):
+    return click.option(
+        "--addr", default=_setting(f"{service}_addr"),
+        show_default=f"DOSIS_{service.upper()}_ADDR, else {DEFAULT_ADDRS[service]}",
+    )
 
 
 @click.group()
-@click.option("--log-level", default="INFO", envvar="DOSIS_LOG_LEVEL", show_default=True)
-def main(log_level: str) -> None:
-    """DOSIS: dossier statuses from agencies to the e-loket."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-@main.command()
-@click.option(
-    "--trace", is_flag=True,
-    help="export traces and metrics over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT, default http://127.0.0.1:4317)",
-)
-def up(trace: bool) -> None:
-    """Run ingest, query and catalog (SQLite in DOSIS_STATE_DIR unless configured otherwise)."""
-    from services.runner import up as run_up
-
-    if trace:
-        os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
-
-    def ready(settings) -> None:
-        from services.common.telemetry import exports
-
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        signals = " and ".join(name for name, signal in (("spans", "TRACES"), ("metrics", "METRICS"))
-                               if exports(signal, dict(os.environ)))
-        if endpoint and signals:
-            click.echo(
-                f"""
-Telemetry: {signals} go over OTLP/gRPC to {endpoint}
-  (services dosis-ingest, dosis-query, dosis-catalog). No collector yet? Run one with a UI:
-  docker compose up jaeger   then open http://localhost:16686 and pick service dosis-ingest."""
-            )
-        state = settings.state_dir
-        click.echo(
-            f"""
-DOSIS is up.
-  ingest   {settings.ingest_addr}
-  query    {settings.query_addr}
-  catalog  {settings.catalog_addr}
-  state    {state}{"  (development signing key: never use it in production)" if settings.uses_dev_keys else ""}
-
-Try it, in another terminal (with the same DOSIS_STATE_DIR):
-  export DOSIS_TOKEN=$(dosis token supplier VLAIO)
-  dosis push --enterprise 0316.380.841 --product 1502 --dossier KMO-1 --phase BEHANDELING_DOSSIER \\
-             --status IN_BEHANDELING --role Bedrijfsleider --url https://www.vlaio.be/kmo-portefeuille
-  export DOSIS_TOKEN=$(dosis token person 0316380841 --role Bedrijfsleider)
-  dosis list 0316380841
-
-Ctrl-C stops all three services.""",
-            err=False,
-        )
-
-    sys.exit(run_up(_settings(), ready))
-
-
-@main.command()
-@click.argument("service", type=click.Choice(["ingest", "query", "catalog"]))
-def serve(service: str) -> None:
-    """Run one service in this process (as compose does)."""
-    from services.runner import run_service
-
-    run_service(service, _settings())
-
-
-@main.command()
-def migrate() -> None:
-    """Bring both stores to the newest schema."""
-    from services.store.engine import make_engine
-    from services.store.engine import migrate as run_migrate
-
-    settings = _settings()
-    for url, store in ((settings.database_url, "store"), (settings.catalog_database_url, "catalog")):
-        engine = make_engine(url)
-        run_migrate(engine, store)
-        engine.dispose()
-    click.echo("both stores are at the newest schema")
-
-
-@main.command()
-def keys() -> None:
-    """Create the development key pair in the state folder (if absent); print the JWKS path."""
-    click.echo(ensure_dev_keys(_settings().state_dir))
-
-
-@main.group()
 def token() -> None:
     """Print a token signed with the development key (never for production)."""
 
 
-def _print_token(claims: dict, ttl: int) -> None:
+def _print_token(settings: Settings, claims: dict, ttl: int) -> None:
     try:
-        click.echo(mint_dev_token(_settings(), claims, ttl))
+        click.echo(mint_dev_token(settings, claims, ttl))
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 _ttl = click.option("--ttl", default=3600, show_default=True, help="seconds the token is valid")
@@ -141,9 +50,10 @@ _ttl = click.option("--ttl", default=3600, show_default=True, help="seconds the 
 @token.command("supplier")
 @click.argument("supplier_id")
 @_ttl
-def token_supplier(supplier_id: str, ttl: int) -> None:
+@click.pass_obj
+def token_supplier(settings: Settings, supplier_id: str, ttl: int) -> None:
     """A supplier backend's token (claim dosis_supplier)."""
-    _print_token({"sub": f"supplier:{supplier_id}", "dosis_supplier": supplier_id}, ttl)
+    _print_token(settings, {"sub": f"supplier:{supplier_id}", "dosis_supplier": supplier_id}, ttl)
 
 
 @token.command("person")
@@ -151,29 +61,31 @@ def token_supplier(supplier_id: str, ttl: int) -> None:
 @click.option("--role", "roles", multiple=True, help="a role the person holds (repeatable)")
 @click.option("--sub", default="dev-person", show_default=True)
 @_ttl
-def token_person(enterprise_number: str, roles: tuple[str, ...], sub: str, ttl: int) -> None:
+@click.pass_obj
+def token_person(settings: Settings, enterprise_number: str, roles: tuple[str, ...], sub: str, ttl: int) -> None:
     """A loket token for a person acting for an enterprise."""
     try:
         enterprise = canonical_enterprise_number(enterprise_number)
     except InvalidEnterpriseNumber as exc:
-        _fail(f"enterprise number {exc}")
-    _print_token({"sub": sub, "dosis_enterprise": enterprise, "dosis_roles": list(roles)}, ttl)
+        fail(f"enterprise number {exc}")
+    _print_token(settings, {"sub": sub, "dosis_enterprise": enterprise, "dosis_roles": list(roles)}, ttl)
 
 
 @token.command("admin")
 @click.argument("roles", nargs=-1, required=True, type=click.Choice(ADMIN_ROLES))
 @_ttl
-def token_admin(roles: tuple[str, ...], ttl: int) -> None:
+@click.pass_obj
+def token_admin(settings: Settings, roles: tuple[str, ...], ttl: int) -> None:
     """An operator's token (catalog-admin, auditor)."""
-    _print_token({"sub": "dev-operator", "dosis_admin_roles": list(roles)}, ttl)
+    _print_token(settings, {"sub": "dev-operator", "dosis_admin_roles": list(roles)}, ttl)
 
 
-_token = click.option("--token", envvar="DOSIS_TOKEN", help="bearer token [env DOSIS_TOKEN]")
+_token = click.option("--token", default=_setting("token"), help="bearer token [env DOSIS_TOKEN]")
 
 
 def _need_token(value: str | None) -> str:
     if not value:
-        _fail("no token: set DOSIS_TOKEN (for example `export DOSIS_TOKEN=$(dosis token supplier VLAIO)`)")
+        fail("no token: set DOSIS_TOKEN (for example `export DOSIS_TOKEN=$(dosis token supplier VLAIO)`)")
     return value
 
 
@@ -184,7 +96,7 @@ def _enum(parse, value: str, what: str) -> int:
     return number
 
 
-@main.command()
+@click.command()
 @click.option("--enterprise", required=True, help="enterprise number, any accepted form")
 @click.option("--product", required=True, help="IPDC product id")
 @click.option("--dossier", required=True, help="dossier id at the supplier")
@@ -198,7 +110,7 @@ def _enum(parse, value: str, what: str) -> int:
 @click.option("--email", default="")
 @click.option("--contact", default="")
 @click.option("--action", default="", help="what the holder must do (sets action_required)")
-@click.option("--addr", envvar="DOSIS_INGEST_ADDR", default="127.0.0.1:50051", show_default=True)
+@_addr_option("ingest")
 @_token
 def push(enterprise, product, dossier, phase, status_code, detail, status_time, roles, public, url, email, contact,
          action, addr, token) -> None:
@@ -228,19 +140,19 @@ def push(enterprise, product, dossier, phase, status_code, detail, status_time, 
                 ingest_pb2.PushStatusRequest(status=status), metadata=bearer(_need_token(token)), timeout=10
             )
         except grpc.RpcError as err:
-            _rpc_failure(err)
+            rpc_failure(err)
     click.echo(ingest_pb2.PushOutcome.Name(reply.outcome).removeprefix("PUSH_OUTCOME_"))
 
 
 UPLOAD_CHUNK = 256 * 1024
 
 
-@main.command()
+@click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--mode", type=click.Choice(["upsert", "replace"]), default="upsert", show_default=True,
               help="replace: the file is the complete list of your dossiers of --product")
 @click.option("--product", default="", help="the product whose list the file is (with --mode replace)")
-@click.option("--addr", envvar="DOSIS_INGEST_ADDR", default="127.0.0.1:50051", show_default=True)
+@_addr_option("ingest")
 @_token
 def upload(file, mode, product, addr, token) -> None:
     """Upload a CSV list of dossier statuses (UploadBatch); rejected rows go to FILE.rejected.csv."""
@@ -273,7 +185,7 @@ def upload(file, mode, product, addr, token) -> None:
                     requests(), metadata=bearer(_need_token(token))
                 )
             except grpc.RpcError as err:
-                _rpc_failure(err)
+                rpc_failure(err)
     seconds = max(time.monotonic() - started, 1e-6)
     click.echo(
         f"{report.rows_read} rows in {seconds:.1f} s ({report.rows_read / seconds:,.0f} rows/s): "
@@ -316,11 +228,11 @@ def _write_rejected(source, target, faults) -> None:
                     writer.writerow([line, fault.column, fault.reason, *record])
 
 
-@main.command("list")
+@click.command("list")
 @click.argument("enterprise_number")
 @click.option("--public", is_flag=True, help="only public dossiers (no token needed)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per dossier")
-@click.option("--addr", envvar="DOSIS_QUERY_ADDR", default="127.0.0.1:50052", show_default=True)
+@_addr_option("query")
 @_token
 def list_dossiers(enterprise_number, public, as_json, addr, token) -> None:
     """List what the person in the token may see of an enterprise's dossiers (all pages)."""
@@ -343,7 +255,7 @@ def list_dossiers(enterprise_number, public, as_json, addr, token) -> None:
                         metadata=bearer(_need_token(token)), timeout=10,
                     )
             except grpc.RpcError as err:
-                _rpc_failure(err)
+                rpc_failure(err)
             for d in reply.dossiers:
                 if as_json:
                     click.echo(json.dumps(MessageToDict(d, preserving_proto_field_name=True), ensure_ascii=False))
@@ -359,31 +271,4 @@ def list_dossiers(enterprise_number, public, as_json, addr, token) -> None:
                 break
 
 
-@main.group()
-def catalog() -> None:
-    """Manage the catalog's own store."""
-
-
-@catalog.command("import")
-@click.argument("source")
-@click.option("--mapping", type=click.Path(exists=True, dir_okay=False), help="JSON {authority IRI: supplier id}")
-def catalog_import(source: str, mapping: str | None) -> None:
-    """Import products from an IPDC instance-snapshot feed (URL, first page file or folder)."""
-    from services.catalog.ipdc_import import FeedError
-    from services.catalog.service import import_feed
-    from services.store.engine import make_engine
-    from services.store.engine import migrate as run_migrate
-
-    engine = make_engine(_settings().catalog_database_url)
-    run_migrate(engine, "catalog")
-    try:
-        count = import_feed(engine, source, mapping)
-    except (FeedError, OSError, ValueError) as exc:
-        _fail(f"import failed, nothing stored: {exc}")
-    finally:
-        engine.dispose()
-    click.echo(f"imported {count} products")
-
-
-if __name__ == "__main__":
-    main(prog_name=os.path.basename(sys.argv[0]))
+COMMANDS = (token, push, upload, list_dossiers)
