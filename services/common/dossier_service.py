@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from services.catalog.client import CatalogClient
 from services.common.auth import Policy
-from services.common.catalog_client import CatalogClient
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
