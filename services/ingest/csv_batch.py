@@ -32,6 +32,7 @@ from sqlmodel import Session
 from dosis.v1 import ingest_pb2
 from services.common import errors, labels
 from services.common.errors import Violation
+from services.common.rules import csv_delimiter
 from services.ingest.validation import Fault, check_values
 from services.store import bulk
 from services.store.models import Dossier
@@ -256,7 +257,7 @@ class BatchLoader:
 
     def _run(self, lines: Iterator[str]) -> Report:
         first = next(lines, "")
-        delimiter = ";" if first.count(";") > first.count(",") else ","
+        delimiter = csv_delimiter(first)
         rows = RowReader(self._header(first, delimiter))
         reader = csv.reader(lines, delimiter=delimiter)
         parent = context.get_current()  # the UploadBatch span: parent of the chunk spans
