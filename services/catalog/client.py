@@ -7,6 +7,8 @@ names for query (the answer is still correct without them).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -38,15 +40,18 @@ class ProductCheck:
 
 
 class CatalogClient:
-    def __init__(self, address: str, telemetry: Telemetry):
+    def __init__(self, address: str, telemetry: Telemetry, clock: Callable[[], float] = time.monotonic):
+        """clock: the caches' time source (tests move it on instead of waiting)."""
         self._telemetry = telemetry
         self._channel = aio.insecure_channel(address, interceptors=telemetry.client_interceptors())
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         # Only the event loop touches these (the CSV loader's thread asks through it too), so
         # they need no lock.
-        self._checks: TTLCache[tuple[str, str], ProductCheck] = TTLCache(MAX_CACHED, CHECK_TTL_SECONDS)
-        self._refusals: TTLCache[tuple[str, str], ProductCheck] = TTLCache(MAX_CACHED, REFUSAL_TTL_SECONDS)
-        self._names: TTLCache[str, str] = TTLCache(MAX_CACHED, NAME_TTL_SECONDS)
+        self._checks: TTLCache[tuple[str, str], ProductCheck] = TTLCache(MAX_CACHED, CHECK_TTL_SECONDS, clock)
+        self._refusals: TTLCache[tuple[str, str], ProductCheck] = TTLCache(
+            MAX_CACHED, REFUSAL_TTL_SECONDS, clock
+        )
+        self._names: TTLCache[str, str] = TTLCache(MAX_CACHED, NAME_TTL_SECONDS, clock)
 
     async def close(self) -> None:
         await self._channel.close()
