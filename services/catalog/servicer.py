@@ -24,6 +24,7 @@ POLICIES = {
     "ListStatusCodes": Policy.ANY,
 }
 
+
 def _after_id(position: dict) -> str:
     if not isinstance(position["id"], str):
         raise TypeError("bad position")

@@ -114,4 +114,3 @@ def unavailable(reason: str, message: str) -> DosisError:
 
 def internal() -> DosisError:
     return DosisError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; the operators have the details")
-

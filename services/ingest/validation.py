@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from dosis.v1 import dossier_status_pb2 as pb
 from services.common import errors
-from services.common.rules import PHASES, PRODUCT_ID, PRODUCT_ID_FORM, STATUS_CODES
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
+from services.common.rules import PHASES, PRODUCT_ID, PRODUCT_ID_FORM, STATUS_CODES
 
 UTC = timezone.utc
 MAX_FUTURE = timedelta(minutes=5)
