@@ -164,3 +164,19 @@ def test_verified_tokens_are_cached_until_the_key_set_changes(jwks_file, keys):
     os.utime(jwks_file, (time.time() + 10, time.time() + 10))
     assert reason_of(v, token) == "INVALID_TOKEN"
 
+
+
+def test_a_verification_is_kept_until_the_token_expires(jwks_file, keys):
+    v = TokenVerifier(str(jwks_file), ISSUER, AUDIENCE)
+    verified = []
+    real = v._verify
+    v._verify = lambda token: verified.append(token) or real(token)  # counts signature checks
+    fresh = sign(keys, "ec-1")
+    for _ in range(3):
+        assert v.verify(fresh).supplier_id == "VLAIO"
+    assert verified == [fresh]
+    # Past its exp but within the 30 s leeway: valid, yet never kept (checked every time).
+    lapsed = sign(keys, "ec-1", exp=int(time.time()) - 5)
+    for _ in range(2):
+        assert v.verify(lapsed).supplier_id == "VLAIO"
+    assert verified == [fresh, lapsed, lapsed]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from google.protobuf import timestamp_pb2
 
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
 from services.common import errors, labels, page_tokens
 from services.common.auth import Policy
 from services.common.errors import Violation
+from services.common.rules import PRODUCT_ID, PRODUCT_ID_FORM
 from services.store.products import CatalogStore, ProductData, ProductRow
 
 POLICIES = {
@@ -19,8 +18,6 @@ POLICIES = {
     "CheckProduct": Policy.ANY,
     "ListStatusCodes": Policy.ANY,
 }
-
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
 def _after_id(position: dict) -> str:
@@ -46,8 +43,8 @@ def product_message(row: ProductRow) -> catalog_pb2.Product:
 
 def validate_product(product: catalog_pb2.Product) -> ProductData:
     violations = []
-    if not _ID.match(product.id):
-        violations.append(Violation("product.id", "INVALID_PRODUCT_ID", "must be 1-128 letters, digits or ._:-"))
+    if not PRODUCT_ID.match(product.id):
+        violations.append(Violation("product.id", "INVALID_PRODUCT_ID", PRODUCT_ID_FORM))
     if not product.name.strip() or len(product.name) > 500:
         violations.append(Violation("product.name", "INVALID_PRODUCT_NAME", "is required, at most 500 characters"))
     for i, supplier in enumerate(product.supplier_ids):

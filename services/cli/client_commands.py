@@ -17,6 +17,7 @@ from services.cli.failures import fail, rpc_failure
 from services.common import labels
 from services.common.auth import ADMIN_ROLES, mint_dev_token
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
+from services.common.rules import csv_delimiter
 from services.settings import DEFAULT_ADDRS, Settings
 
 
@@ -212,7 +213,7 @@ def _write_rejected(source, target, faults) -> None:
         by_line.setdefault(fault.line, []).append(fault)
     with source.open(encoding="utf-8-sig", newline="") as fh:
         first = fh.readline()
-        delimiter = ";" if first.count(";") > first.count(",") else ","
+        delimiter = csv_delimiter(first)
         fh.seek(0)
         if fh.read(1) != "\ufeff":
             fh.seek(0)

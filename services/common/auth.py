@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 
 import jwt
+from cachetools import TLRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -60,7 +61,13 @@ class TokenVerifier:
         self._lock = threading.Lock()
         self._file_keys: dict[str | None, jwt.PyJWK] = {}
         self._file_mtime: float | None = None
-        self._verified: dict[str, tuple[float, float | None, Identity]] = {}
+        # token → (its expiry, the key set version, its Identity), kept until the token expires.
+        # Used from the event loop; locked all the same, as the key cache above is, so that a
+        # verify from a worker thread cannot corrupt it (uncontended, about 0.1 µs a call).
+        self._verified: TLRUCache[str, tuple[float, float | None, Identity]] = TLRUCache(
+            maxsize=10_000, ttu=_until_expiry, timer=time.time
+        )
+        self._verified_lock = threading.Lock()
         self._url_client = jwt.PyJWKClient(jwks, lifespan=300) if jwks.startswith("https://") else None
         if self._url_client is None and not Path(jwks).exists():
             raise FileNotFoundError(f"DOSIS_JWKS file {jwks} does not exist (run `dosis keys` for a development key)")
@@ -86,13 +93,16 @@ class TokenVerifier:
         # A backend sends the same token for many calls: verify its signature once and
         # keep the result until the token expires (or the key set changes).
         version = self._keyset_version()
-        cached = self._verified.get(token)
-        if cached is not None and cached[0] > time.time() and cached[1] == version:
+        try:
+            with self._verified_lock:
+                cached = self._verified[token]  # a third of what .get() costs: it reads the clock twice
+        except KeyError:
+            cached = None
+        if cached is not None and cached[1] == version:
             return cached[2]
         identity, expires = self._verify(token)
-        if len(self._verified) >= 10_000:
-            self._verified.clear()
-        self._verified[token] = (expires, version, identity)
+        with self._verified_lock:
+            self._verified[token] = (expires, version, identity)
         return identity
 
     def _keyset_version(self) -> float | None:
@@ -124,6 +134,10 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError) as exc:
             raise errors.unauthenticated("INVALID_TOKEN", f"the bearer token is not valid: {exc}") from None
         return _identity_from(claims, token), float(claims["exp"])
+
+
+def _until_expiry(_token: str, verified: tuple, _now: float) -> float:
+    return verified[0]
 
 
 def _identity_from(claims: dict, token: str) -> Identity:

@@ -40,7 +40,7 @@ def current_identity() -> Identity:
 
 
 async def _abort(context: aio.ServicerContext, error: errors.DosisError) -> None:
-    await context.abort(error.code, error.message, trailing_metadata=errors.trailing_metadata(error))
+    await context.abort_with_status(error.grpc_status())
 
 
 class CallInterceptor(aio.ServerInterceptor):

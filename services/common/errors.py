@@ -2,7 +2,8 @@
 
 Code anywhere raises a DosisError; the call wrapper in services.common.calls turns it into
 a google.rpc.Status carrying one ErrorInfo (domain "dosis", an UPPER_SNAKE reason) and,
-for invalid input, one BadRequest that names every bad field.
+for invalid input, one BadRequest that names every bad field. grpcio-status carries that
+Status in the grpc-status-details-bin trailer, with its code and message as the call's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 DOMAIN = "dosis"
 
@@ -58,6 +60,10 @@ class DosisError(Exception):
             )
             details.append(bad)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
+
+    def grpc_status(self) -> grpc.Status:
+        """What a servicer context aborts with (abort_with_status)."""
+        return rpc_status.to_status(self.to_status())
 
 
 def invalid_argument(violations: list[Violation]) -> DosisError:
@@ -108,7 +114,3 @@ def unavailable(reason: str, message: str) -> DosisError:
 
 def internal() -> DosisError:
     return DosisError(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error; the operators have the details")
-
-
-def trailing_metadata(error: DosisError) -> tuple[tuple[str, bytes], ...]:
-    return (("grpc-status-details-bin", error.to_status().SerializeToString()),)

@@ -25,6 +25,7 @@ from opentelemetry import context, trace
 from dosis.v1 import ingest_pb2
 from services.common import errors, labels
 from services.common.errors import Violation
+from services.common.rules import csv_delimiter
 from services.ingest.validation import Fault, check_values
 from services.store.dossiers import DossierStore
 from services.store.models import FIELDS, as_row
@@ -248,7 +249,7 @@ class BatchLoader:
 
     def _run(self, lines: Iterator[str], parent: context.Context) -> Report:
         first = next(lines, "")
-        delimiter = ";" if first.count(";") > first.count(",") else ","
+        delimiter = csv_delimiter(first)
         rows = RowReader(self._header(first, delimiter))
         reader = csv.reader(lines, delimiter=delimiter)
         writer = self._load

@@ -10,10 +10,10 @@ from collections import Counter
 from opentelemetry import trace
 
 from dosis.v1 import ingest_pb2, ingest_pb2_grpc
+from services.catalog.client import CatalogClient
 from services.common import errors
 from services.common.auth import Identity, Policy
 from services.common.calls import current_identity
-from services.common.catalog_client import CatalogClient
 from services.common.errors import Violation
 from services.common.telemetry import Telemetry
 from services.ingest import csv_batch

@@ -15,11 +15,11 @@ from dosis.v1 import dossier_status_pb2 as pb
 from services.common import errors
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
+from services.common.rules import PHASES, PRODUCT_ID, PRODUCT_ID_FORM, STATUS_CODES
 
 UTC = timezone.utc
 MAX_FUTURE = timedelta(minutes=5)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PRODUCT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 MAX_ROLES = 100
 MAX_ROLE_LENGTH = 200
 
@@ -41,8 +41,6 @@ def _timestamp(ts) -> datetime | None:
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _WHITESPACE = re.compile(r"\s")
-_PHASES = frozenset(pb.StatusPhase.values()) - {pb.STATUS_PHASE_UNSPECIFIED}
-_CODES = frozenset(pb.StatusCode.values()) - {pb.STATUS_CODE_UNSPECIFIED}
 
 
 # The common shape, https://host.name[:port][/path…] without space or control characters: a
@@ -115,16 +113,16 @@ def check_values(values: dict, faults: list[Fault], now: datetime) -> None:
     product_id = values["product_id"]
     if not product_id:
         faults.append(("product_id", "INVALID_PRODUCT_ID", "is required"))
-    elif not _PRODUCT_ID.match(product_id):
-        faults.append(("product_id", "INVALID_PRODUCT_ID", "must be 1-128 letters, digits or ._:-"))
+    elif not PRODUCT_ID.match(product_id):
+        faults.append(("product_id", "INVALID_PRODUCT_ID", PRODUCT_ID_FORM))
 
     dossier_id = values["dossier_id"]
     if not 1 <= len(dossier_id) <= 128 or not dossier_id.isprintable():
         faults.append(("dossier_id", "INVALID_DOSSIER_ID", "must be 1-128 printable characters"))
 
-    if values["phase"] not in _PHASES:
+    if values["phase"] not in PHASES:
         faults.append(("phase", "INVALID_PHASE", "must be one of the StatusPhase values, not UNSPECIFIED"))
-    if values["status"] not in _CODES:
+    if values["status"] not in STATUS_CODES:
         faults.append(("status", "INVALID_STATUS", "must be one of the StatusCode values, not UNSPECIFIED"))
 
     detail = values["detail_status"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dosis.v1 import query_pb2_grpc
-from services.common.catalog_client import CatalogClient
+from services.catalog.client import CatalogClient
 from services.settings import Settings
 from services.common.server import Service
 from services.common.telemetry import Telemetry

@@ -9,12 +9,13 @@ from opentelemetry import trace
 
 from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import query_pb2, query_pb2_grpc
+from services.catalog.client import CatalogClient
 from services.common import errors, page_tokens
 from services.common.auth import Identity, Policy
 from services.common.calls import current_identity
-from services.common.catalog_client import CatalogClient
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
+from services.common.rules import PHASES, STATUS_CODES
 from services.common.telemetry import Telemetry
 from services.store import repository
 from services.store.dossiers import DossierStore
@@ -86,9 +87,9 @@ def _position(data: dict) -> repository.Position:
 def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
     f = request.filter
     bad = []
-    if any(p not in pb.StatusPhase.values() or p == 0 for p in f.phases):
+    if any(p not in PHASES for p in f.phases):
         bad.append(Violation("filter.phases", "INVALID_PHASE", "must be StatusPhase values, not UNSPECIFIED"))
-    if any(s not in pb.StatusCode.values() or s == 0 for s in f.statuses):
+    if any(s not in STATUS_CODES for s in f.statuses):
         bad.append(Violation("filter.statuses", "INVALID_STATUS", "must be StatusCode values, not UNSPECIFIED"))
     if any(not p or len(p) > 128 or not p.isprintable() for p in f.product_ids):
         bad.append(Violation("filter.product_ids", "INVALID_PRODUCT_ID", "must be 1-128 printable characters each"))

@@ -9,13 +9,12 @@ invalid input a google.rpc.BadRequest naming each bad field).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 ERROR_DOMAIN = "dosis"
-_DETAILS_KEY = "grpc-status-details-bin"
 
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
@@ -64,19 +63,16 @@ def status_details(status: status_pb2.Status) -> ErrorDetails:
 
 
 def error_details(error: grpc.RpcError) -> ErrorDetails:
-    """Read the details of a failed call (sync or asyncio)."""
-    status = _status_of(error)
+    """Read the details of a failed call (sync or asyncio: both errors answer synchronously)."""
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        # The details disagree with the call's own code or message (say a proxy replaced the
+        # status): the call's status is what happened, the details are not about it.
+        status = None
     if status is None:
         return ErrorDetails(error.code(), error.details() or "")
     return status_details(status)
-
-
-def _status_of(error: grpc.RpcError) -> Optional[status_pb2.Status]:
-    trailers = error.trailing_metadata() or ()
-    for key, value in trailers:
-        if key == _DETAILS_KEY:
-            return status_pb2.Status.FromString(value)
-    return None
 
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}

@@ -8,11 +8,13 @@ names for query (the answer is still correct without them).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
-from opentelemetry import trace
+from cachetools import TTLCache
 from grpc import aio
+from opentelemetry import trace
 
 from dosis.client import bearer
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
@@ -22,6 +24,7 @@ from services.common.telemetry import Telemetry
 CHECK_TTL_SECONDS = 30.0
 REFUSAL_TTL_SECONDS = 5.0  # a refusal is re-asked sooner: the product may just have been added
 NAME_TTL_SECONDS = 300.0
+MAX_CACHED = 10_000  # per cache; past it the least recently used entry goes
 DEADLINE_SECONDS = 3.0
 
 
@@ -36,31 +39,19 @@ class ProductCheck:
         return self.exists and self.active and self.supplier_allowed
 
 
-class _TtlCache:
-    def __init__(self, ttl: float, max_entries: int = 10_000):
-        self._ttl, self._max = ttl, max_entries
-        self._items: dict = {}
-
-    def get(self, key):
-        hit = self._items.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key, value) -> None:
-        if len(self._items) >= self._max:
-            self._items.clear()
-        self._items[key] = (time.monotonic() + self._ttl, value)
-
-
 class CatalogClient:
-    def __init__(self, address: str, telemetry: Telemetry):
+    def __init__(self, address: str, telemetry: Telemetry, clock: Callable[[], float] = time.monotonic):
+        """clock: the caches' time source (tests move it on instead of waiting)."""
         self._telemetry = telemetry
         self._channel = aio.insecure_channel(address, interceptors=telemetry.client_interceptors())
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
-        self._checks = _TtlCache(CHECK_TTL_SECONDS)
-        self._refusals = _TtlCache(REFUSAL_TTL_SECONDS)
-        self._names = _TtlCache(NAME_TTL_SECONDS)
+        # Only the event loop touches these (the CSV loader's thread asks through it too), so
+        # they need no lock.
+        self._checks: TTLCache[tuple[str, str], ProductCheck] = TTLCache(MAX_CACHED, CHECK_TTL_SECONDS, clock)
+        self._refusals: TTLCache[tuple[str, str], ProductCheck] = TTLCache(
+            MAX_CACHED, REFUSAL_TTL_SECONDS, clock
+        )
+        self._names: TTLCache[str, str] = TTLCache(MAX_CACHED, NAME_TTL_SECONDS, clock)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -88,7 +79,7 @@ class CatalogClient:
                 "CATALOG_UNAVAILABLE", f"the catalog could not be asked ({exc.code().name}); retry later"
             ) from None
         result = ProductCheck(reply.exists, reply.active, reply.supplier_allowed)
-        (self._checks if result.allowed else self._refusals).put(key, result)
+        (self._checks if result.allowed else self._refusals)[key] = result
         return result
 
     async def product_names(self, product_ids: set[str], token: str) -> dict[str, str]:
@@ -100,7 +91,7 @@ class CatalogClient:
                 cached = await self._fetch_name(product_id, token)
                 if cached is None:
                     continue
-                self._names.put(product_id, cached)
+                self._names[product_id] = cached
             names[product_id] = cached
         return names
 
