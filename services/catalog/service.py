@@ -7,10 +7,10 @@ from pathlib import Path
 from dosis.v1 import catalog_pb2_grpc
 from services.catalog import ipdc_import
 from services.catalog.servicer import POLICIES, CatalogServicer
-from services.settings import Settings
 from services.common.server import Service
 from services.common.telemetry import Telemetry
 from services.common.wiring import wire_service
+from services.settings import Settings
 from services.store.products import CatalogStore
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"

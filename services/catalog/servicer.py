@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from google.protobuf import timestamp_pb2
-
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
 from services.common import errors, labels, page_tokens
 from services.common.auth import Policy
 from services.common.errors import Violation
 from services.common.rules import PRODUCT_ID, PRODUCT_ID_FORM
+from services.common.timestamps import to_message
 from services.store.products import CatalogStore, ProductData, ProductRow
 
 POLICIES = {
@@ -27,8 +26,6 @@ def _after_id(position: dict) -> str:
 
 
 def product_message(row: ProductRow) -> catalog_pb2.Product:
-    update_time = timestamp_pb2.Timestamp()
-    update_time.FromDatetime(row.update_time)
     return catalog_pb2.Product(
         id=row.id,
         name=row.name,
@@ -37,7 +34,7 @@ def product_message(row: ProductRow) -> catalog_pb2.Product:
         supplier_ids=row.supplier_ids,
         active=row.active,
         url=row.url,
-        update_time=update_time,
+        update_time=to_message(row.update_time),
     )
 
 

@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 
 import click
 import grpc
-from google.protobuf import timestamp_pb2
 
 from dosis.client import bearer
 from dosis.v1 import dossier_status_pb2 as pb
@@ -18,6 +17,7 @@ from services.common import labels
 from services.common.auth import ADMIN_ROLES, mint_dev_token
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.rules import csv_delimiter
+from services.common.timestamps import to_message
 from services.settings import DEFAULT_ADDRS, Settings
 
 
@@ -119,8 +119,6 @@ def push(enterprise, product, dossier, phase, status_code, detail, status_time, 
     when = datetime.fromisoformat(status_time) if status_time else datetime.now(timezone.utc)
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(when)
     status = pb.DossierStatus(
         enterprise_number=enterprise,
         product_id=product,
@@ -128,7 +126,7 @@ def push(enterprise, product, dossier, phase, status_code, detail, status_time, 
         phase=_enum(labels.parse_phase, phase, "phase"),
         status=_enum(labels.parse_status, status_code, "status"),
         detail_status=detail,
-        status_time=ts,
+        status_time=to_message(when),
         reference=pb.Reference(url=url, email=email, contact=contact),
         required_roles=list(roles),
         public=public,

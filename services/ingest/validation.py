@@ -16,24 +16,13 @@ from services.common import errors
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
 from services.common.rules import PHASES, PRODUCT_ID, PRODUCT_ID_FORM, STATUS_CODES
+from services.common.timestamps import from_message
 
 UTC = timezone.utc
 MAX_FUTURE = timedelta(minutes=5)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_ROLES = 100
 MAX_ROLE_LENGTH = 200
-
-
-# The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
-_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
-
-
-def _timestamp(ts) -> datetime | None:
-    """Microsecond precision (what both databases store, so equal pushes compare equal);
-    None when outside what a Timestamp may hold."""
-    if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos <= 999_999_999):
-        return None
-    return datetime.fromtimestamp(ts.seconds, UTC) + timedelta(microseconds=ts.nanos // 1000)
 
 
 # Unicode category Cc: C0 controls, DEL and C1 controls (PostgreSQL refuses NUL, and no label
@@ -67,9 +56,9 @@ def validate_status(status: pb.DossierStatus, prefix: str = "status", now: datet
     """Column values of a valid status, or INVALID_ARGUMENT naming every bad field."""
     faults: list[Fault] = []
     status_time = visible_until = None
-    if status.HasField("status_time") and (status_time := _timestamp(status.status_time)) is None:
+    if status.HasField("status_time") and (status_time := from_message(status.status_time)) is None:
         faults.append(("status_time", "INVALID_TIMESTAMP", "is not a valid timestamp (years 1-9999)"))
-    if status.HasField("visible_until") and (visible_until := _timestamp(status.visible_until)) is None:
+    if status.HasField("visible_until") and (visible_until := from_message(status.visible_until)) is None:
         faults.append(("visible_until", "INVALID_TIMESTAMP", "is not a valid timestamp (years 1-9999)"))
     ref = status.reference
     values = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from google.protobuf import timestamp_pb2
 from opentelemetry import trace
 
 from dosis.v1 import dossier_status_pb2 as pb
@@ -17,6 +16,7 @@ from services.common.enterprise_number import InvalidEnterpriseNumber, canonical
 from services.common.errors import Violation
 from services.common.rules import PHASES, STATUS_CODES
 from services.common.telemetry import Telemetry
+from services.common.timestamps import to_message
 from services.store import repository
 from services.store.dossiers import DossierStore
 from services.store.models import Dossier
@@ -28,14 +28,6 @@ POLICIES = {
 }
 
 
-def _timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def dossier_message(row: Dossier, product_name: str) -> pb.DossierStatus:
     """The wire form of a stored dossier. required_roles is never copied out."""
     return pb.DossierStatus(
@@ -45,15 +37,15 @@ def dossier_message(row: Dossier, product_name: str) -> pb.DossierStatus:
         phase=row.phase,
         status=row.status,
         detail_status=row.detail_status,
-        status_time=_timestamp(row.status_time),
+        status_time=to_message(row.status_time),
         reference=pb.Reference(url=row.reference_url, email=row.reference_email, contact=row.reference_contact),
         public=row.public,
         supplier_id=row.supplier_id,
         action_required=row.action_required,
         action=row.action,
-        visible_until=_timestamp(row.visible_until),
+        visible_until=to_message(row.visible_until),
         product_name=product_name,
-        update_time=_timestamp(row.update_time),
+        update_time=to_message(row.update_time),
     )
 
 
