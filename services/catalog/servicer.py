@@ -25,16 +25,13 @@ def _after_id(position: dict) -> str:
     return position["id"]
 
 
+# The product's fields that go out as they are stored.
+_PRODUCT_FIELDS = ("id", "name", "description", "competent_authority", "supplier_ids", "active", "url")
+
+
 def product_message(row: ProductRow) -> catalog_pb2.Product:
     return catalog_pb2.Product(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        competent_authority=row.competent_authority,
-        supplier_ids=row.supplier_ids,
-        active=row.active,
-        url=row.url,
-        update_time=to_message(row.update_time),
+        **{name: getattr(row, name) for name in _PRODUCT_FIELDS}, update_time=to_message(row.update_time)
     )
 
 
