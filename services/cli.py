@@ -59,7 +59,7 @@ def up(trace: bool) -> None:
         os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
 
     def ready(settings) -> None:
-        from services.common.telemetry import exports
+        from services.telemetry import exports
 
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         signals = " and ".join(name for name, signal in (("spans", "TRACES"), ("metrics", "METRICS"))

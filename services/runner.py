@@ -20,7 +20,7 @@ from services.common.auth import TokenVerifier, ensure_dev_keys, mint_dev_token
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, build_server, run_until_signalled
-from services.common.telemetry import Telemetry, configure_logging
+from services.telemetry import Telemetry, configure_logging
 from services.ingest import service as ingest_service
 from services.query import service as query_service
 
@@ -35,7 +35,7 @@ def verifier_for(settings: Settings) -> TokenVerifier:
 
 
 async def serve(name: str, settings: Settings) -> None:
-    telemetry = Telemetry.from_env(name)
+    telemetry = Telemetry.from_env(name, os.environ)
     service = FACTORIES[name](settings, telemetry=telemetry)
     running = await build_server(service, verifier_for(settings), settings.addr(name))
     _settle_garbage_collector()

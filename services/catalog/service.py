@@ -12,7 +12,7 @@ from services.catalog.servicer import POLICIES, CatalogServicer
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_FEED = DEMO_DIR / "ipdc-feed"  # the sample feed of shared/data/ipdc-ldes

@@ -10,7 +10,7 @@ from services.common.catalog_client import CatalogClient
 from services.common.config import Settings
 from services.common.db import make_engine, migrate
 from services.common.server import SERVICE_NAMES, Service
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 
 
 def create_dossier_service(

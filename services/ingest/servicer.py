@@ -18,7 +18,7 @@ from services.common.auth import Identity, Policy
 from services.common.calls import current_identity
 from services.common.catalog_client import CatalogClient
 from services.common.errors import Violation
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 from services.ingest import csv_batch
 from services.ingest.validation import validate_status
 from services.store import repository

@@ -6,7 +6,7 @@ from dosis.v1 import query_pb2_grpc
 from services.common.config import Settings
 from services.common.dossier_service import create_dossier_service
 from services.common.server import Service
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 from services.query.servicer import POLICIES, QueryServicer
 
 

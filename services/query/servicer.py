@@ -18,7 +18,7 @@ from services.common.calls import current_identity
 from services.common.catalog_client import CatalogClient
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 from services.store import repository
 from services.store.models import Dossier
 
