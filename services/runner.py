@@ -17,11 +17,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.catalog import service as catalog_service
 from services.common.auth import TokenVerifier, ensure_dev_keys, mint_dev_token
 from services.common.server import SERVICE_NAMES, build_server, run_until_signalled
-from services.common.telemetry import Telemetry, configure_logging
 from services.ingest import service as ingest_service
 from services.query import service as query_service
 from services.settings import Settings, child_env
 from services.store.engine import make_engine, migrate
+from services.telemetry import Telemetry, configure_logging
 
 log = logging.getLogger("dosis")
 

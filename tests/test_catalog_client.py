@@ -15,7 +15,7 @@ from services.catalog.client import (
     CatalogClient,
     ProductCheck,
 )
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 from tests.helpers import bearer
 
 ALLOWED = ProductCheck(exists=True, active=True, supplier_allowed=True)

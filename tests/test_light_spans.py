@@ -1,4 +1,4 @@
-"""The light spans (services/common/light_spans.py) export what SDK spans would, take the
+"""The light spans (services/telemetry/light_spans.py) export what SDK spans would, take the
 same sampling decisions, and parent and are parented by SDK spans as SDK spans are."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 import services
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from services.common.light_spans import ParentBasedRatio
-from services.common.otlp_export import PrivateSpanEncoder
-from services.common.telemetry import Telemetry, exports
+from services.telemetry import Telemetry, exports
+from services.telemetry.light_spans import ParentBasedRatio
+from services.telemetry.otlp_export import PrivateSpanEncoder
 
 NAME = "/dosis.v1.IngestService/PushStatus"
 ATTRIBUTES = {"rpc.system": "grpc", "rpc.service": "dosis.v1.IngestService", "rpc.method": "PushStatus"}

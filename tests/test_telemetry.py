@@ -19,10 +19,10 @@ from dosis.v1 import ingest_pb2, query_pb2
 from services.catalog import service as catalog_service
 from services.store.engine import make_engine, migrate
 from services.common.server import build_server
-from services.common.telemetry import REDACTED, Telemetry, TraceContextFilter, configure_logging, scrub
 from services.ingest import service as ingest_service
 from services.query import service as query_service
 from services.runner import verifier_for
+from services.telemetry import REDACTED, Telemetry, TraceContextFilter, configure_logging, scrub
 from tests.helpers import bearer, push_request, status
 
 ENTERPRISE = "0534669938"
@@ -332,3 +332,21 @@ def test_a_csv_list_has_spans_per_chunk_phase_and_batch_metrics(traced, tokens):
     assert rates[0]["count"] == 1 and rates[0]["sum"] > 0
     outcomes = {p["attributes"]["outcome"]: p["value"] for p in ingest["dosis.ingest.outcomes"]}
     assert outcomes == {"created": 3, "rejected": 1}
+
+
+def test_telemetry_modules_use_only_one_another_s_public_names():
+    """One rule in one place: privacy.py's functions are public, and no module of the
+    package reaches into another's internals (as the encoder once did)."""
+    import ast
+    from pathlib import Path
+
+    import services.telemetry
+
+    package = Path(services.telemetry.__file__).parent
+    private = []
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("services"):
+                private += [f"{module.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert len(list(package.glob("*.py"))) >= 6
+    assert private == []

@@ -16,9 +16,10 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common.light_spans import LightTracer
-from services.common.otlp_export import PrivateSpanEncoder
-from services.common.telemetry import _DROP, REDACTED, Telemetry, private_description, private_span, private_value
+from services.telemetry import REDACTED, Telemetry
+from services.telemetry.light_spans import LightTracer
+from services.telemetry.otlp_export import PrivateSpanEncoder
+from services.telemetry.privacy import DROP, private_description, private_span, private_value
 
 ENTERPRISE = "0316380841"
 
@@ -34,7 +35,7 @@ def provider(service: str, ratio: float = 1.0) -> tuple[TracerProvider, InMemory
 
 def varied_spans(light: bool = False) -> list[ReadableSpan]:
     """Spans of two services and two scopes, with what the privacy rules must remove; ours
-    SDK spans or light ones (services/common/light_spans.py)."""
+    SDK spans or light ones (services/telemetry/light_spans.py)."""
     spans = []
     for service in ("dosis-ingest", "dosis-query"):
         tracer_provider, exporter = provider(service)
@@ -86,12 +87,24 @@ def test_the_encoder_sends_what_the_sdk_sends_of_the_private_spans(light):
     assert REDACTED.encode() in sent
 
 
+def test_the_encoder_sends_the_same_once_its_memos_are_full(monkeypatch):
+    from services.telemetry import otlp_export
+
+    monkeypatch.setattr(otlp_export, "_MAX_CACHED", 2)  # most names, values and statuses evicted
+    spans = varied_spans(light=True)
+    expected = encode_spans([private_span(s) for s in spans])
+    encoder = PrivateSpanEncoder()
+    for _ in range(2):
+        assert ExportTraceServiceRequest.FromString(encoder.encode(spans)) == expected
+    assert encoder._attribute.cache_info().currsize == 2
+
+
 def test_only_plain_values_and_codes_leave():
     # Mappings and bytes would leave unread; a non-string key is no attribute.
-    assert private_value("dosis.detail", {"dossier": "DOSSIER-Zz9"}) is _DROP
-    assert private_value("db.statement", f"BE{ENTERPRISE}".encode()) is _DROP
-    assert private_value("db.system", ("sqlite", {"dossier": "DOSSIER-Zz9"})) is _DROP
-    assert private_value(5, 1) is _DROP
+    assert private_value("dosis.detail", {"dossier": "DOSSIER-Zz9"}) is DROP
+    assert private_value("db.statement", f"BE{ENTERPRISE}".encode()) is DROP
+    assert private_value("db.system", ("sqlite", {"dossier": "DOSSIER-Zz9"})) is DROP
+    assert private_value(5, 1) is DROP
     assert private_value("rpc.grpc.status_code", 13) == 13
     assert private_value("dosis.batch.size", 3) == 3
     # Status descriptions: codes and type names stay; messages (which quote rows) go.
@@ -119,7 +132,7 @@ def test_private_span_cleans_links_and_keeps_span_attributes_next_to_events():
 
 
 def test_telemetry_puts_no_second_filter_in_front_of_the_private_exporter(monkeypatch):
-    from services.common import otlp_export
+    from services.telemetry import otlp_export
 
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_EXPORTER_OTLP_INSECURE": "true"}
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
@@ -154,6 +167,25 @@ def test_statements_are_traced_inside_sampled_traces_only():
         assert span.parent is not None
         assert span.instrumentation_scope.name == "opentelemetry.instrumentation.sqlalchemy"
     assert database_spans(0.0) == []
+
+
+def test_statements_are_named_alike_once_their_descriptions_are_evicted(monkeypatch):
+    from services.telemetry.statements import StatementTracer
+
+    monkeypatch.setattr(StatementTracer, "_MAX_STATEMENTS", 1)
+    exporter = InMemorySpanExporter()
+    telemetry = Telemetry("ingest", exporter, env={}, batch=False)
+    engine = sa.create_engine("sqlite://")
+    telemetry.instrument_engine(engine)
+    statements = ["SELECT 1", "VALUES (2)", "SELECT 1"]
+    with engine.connect() as connection, telemetry.tracer.start_as_current_span("store batch"):
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    telemetry.shutdown()
+    spans = [s for s in exporter.get_finished_spans() if s.name != "store batch"]
+    assert [(s.name, s.attributes["db.statement"]) for s in spans] == [
+        ("SELECT", "SELECT 1"), ("VALUES", "VALUES (2)"), ("SELECT", "SELECT 1"),
+    ]
 
 
 def test_a_batch_is_the_child_of_its_first_sampled_push():

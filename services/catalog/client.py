@@ -19,7 +19,7 @@ from opentelemetry import trace
 from dosis.client import bearer
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
 from services.common import errors
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 
 CHECK_TTL_SECONDS = 30.0
 REFUSAL_TTL_SECONDS = 5.0  # a refusal is re-asked sooner: the product may just have been added

@@ -8,10 +8,10 @@ from dosis.v1 import catalog_pb2_grpc
 from services.catalog import ipdc_import
 from services.catalog.servicer import POLICIES, CatalogServicer
 from services.common.server import Service
-from services.common.telemetry import Telemetry
 from services.common.wiring import wire_service
 from services.settings import Settings
 from services.store.products import CatalogStore
+from services.telemetry import Telemetry
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 DEMO_FEED = DEMO_DIR / "ipdc-feed"  # the sample feed of shared/data/ipdc-ldes

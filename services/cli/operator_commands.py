@@ -29,7 +29,7 @@ def up(settings: Settings, trace: bool) -> None:
         settings = replace(settings, otel={"OTEL_EXPORTER_OTLP_ENDPOINT": DEFAULT_OTLP_ENDPOINT, **settings.otel})
 
     def ready(settings: Settings) -> None:
-        from services.common.telemetry import exports
+        from services.telemetry import exports
 
         endpoint = settings.otel.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         signals = " and ".join(name for name, signal in (("spans", "TRACES"), ("metrics", "METRICS"))

@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import errors
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.auth import Policy, TokenVerifier
 from services.common.calls import CallInterceptor
-from services.common.telemetry import Telemetry
+from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 
 from services.common.auth import Policy
 from services.common.server import SERVICE_NAMES, Service
-from services.common.telemetry import Telemetry
 from services.settings import Settings
 from services.store.engine import Engine, make_engine, require_schema
+from services.telemetry import Telemetry
 
 # The store each service works on: the dossier store ("store") or the catalog's own.
 STORES = {"ingest": "store", "query": "store", "catalog": "catalog"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dosis.v1 import ingest_pb2_grpc
 from services.catalog.client import CatalogClient
 from services.common.server import Service
-from services.common.telemetry import Telemetry
 from services.common.wiring import wire_service
 from services.ingest.servicer import POLICIES, IngestServicer
 from services.settings import Settings
 from services.store.dossiers import DossierStore
+from services.telemetry import Telemetry
 
 
 def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:

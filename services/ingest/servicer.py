@@ -15,11 +15,11 @@ from services.common import errors
 from services.common.auth import Identity, Policy
 from services.common.calls import current_identity
 from services.common.errors import Violation
-from services.common.telemetry import Telemetry
 from services.ingest import csv_batch
 from services.ingest.validation import validate_status
 from services.store.dossiers import DossierStore
 from services.store.outcomes import Outcome
+from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

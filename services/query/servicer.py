@@ -15,11 +15,11 @@ from services.common.calls import current_identity
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
 from services.common.rules import PHASES, STATUS_CODES
-from services.common.telemetry import Telemetry
 from services.common.timestamps import to_message
 from services.store import repository
 from services.store.dossiers import DossierStore
 from services.store.models import Dossier
+from services.telemetry import Telemetry
 
 POLICIES = {
     "ListDossiers": Policy.PERSON,
