@@ -160,16 +160,16 @@ class LightTracer(trace.Tracer):
     def start_as_current_span(
         self,
         name: str,
-        context: Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Mapping[str, object] | None = None,
-        links: Sequence[trace.Link] | None = None,
-        start_time: int | None = None,
+        *args,
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
+        **kwargs,
     ) -> Iterator[trace.Span]:
-        span = self.start_span(name, context, kind, attributes, links, start_time)
+        """The API's start_as_current_span: start_span's parameters (context, kind,
+        attributes, links, start_time: by position or by name), and the span is current
+        until the block ends. The failure options are taken by name."""
+        span = self.start_span(name, *args, **kwargs)
         token = attach(trace.set_span_in_context(span))
         try:
             yield span
@@ -245,22 +245,25 @@ class _LightSpan(trace.Span, ReadableSpan):
         if self._end_time is not None:
             return
         limits = self._tracer.limits
-        if limits.max_events is not None and len(self._events) >= limits.max_events:
-            self._dropped[1] += 1
-            return
-        plain = _plain_attributes(attributes, limits.max_event_attributes, limits.max_attribute_length)
-        self._events.append(Event(name, plain, time_ns() if timestamp is None else timestamp))
+        if not self._full(self._events, limits.max_events, 1):
+            plain = _plain_attributes(attributes, limits.max_event_attributes, limits.max_attribute_length)
+            self._events.append(Event(name, plain, time_ns() if timestamp is None else timestamp))
 
     def add_link(self, context: SpanContext, attributes=None) -> None:
         # As the SDK, a link leads somewhere or carries something (attributes, trace state).
         if self._end_time is not None or not (context and (context.is_valid or attributes or context.trace_state)):
             return
         limits = self._tracer.limits
-        if limits.max_links is not None and len(self._links) >= limits.max_links:
-            self._dropped[2] += 1
-            return
-        plain = _plain_attributes(attributes, limits.max_link_attributes, limits.max_attribute_length)
-        self._links.append(trace.Link(context, plain or None))
+        if not self._full(self._links, limits.max_links, 2):
+            plain = _plain_attributes(attributes, limits.max_link_attributes, limits.max_attribute_length)
+            self._links.append(trace.Link(context, plain or None))
+
+    def _full(self, held: list, limit: int | None, dropped: int) -> bool:
+        """Whether events or links are at their limit; a refused one is counted as dropped."""
+        if limit is not None and len(held) >= limit:
+            self._dropped[dropped] += 1
+            return True
+        return False
 
     def _add_links(self, links: Sequence[trace.Link]) -> None:
         max_links = self._tracer.limits.max_links
