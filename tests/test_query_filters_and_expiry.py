@@ -1,5 +1,5 @@
-"""QueryService filters (phase, status, product, ...) and their pages; expired dossiers are not
-returned."""
+"""QueryService filters (phases, statuses, products, changed since), their pages and unspecified
+values; expired dossiers are not returned."""
 
 from __future__ import annotations
 
