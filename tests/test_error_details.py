@@ -1,8 +1,9 @@
 """A DosisError's status on the wire and back, on real calls (sync and asyncio channels):
 the server aborts with grpcio-status, dosis.client reads it back with grpcio-status.
 
-The dosis services' own errors are checked call by call in test_ingest.py (expect_error);
-here a bare server sends exactly the status under test, including ones DOSIS never sends.
+The dosis services' own errors are checked call by call in the ingest tests (expect_error in
+tests/ingest_helpers.py); here a bare server sends exactly the status under test, including
+ones DOSIS never sends.
 """
 
 from __future__ import annotations
