@@ -306,7 +306,7 @@ def test_a_csv_list_has_spans_per_chunk_phase_and_batch_metrics(traced, tokens):
     """UploadBatch: a span for reading (parse, validate) and one for storing each chunk, with
     row counts, under the call's span; the list's rate and its outcomes as metrics."""
     from dosis.v1 import ingest_pb2_grpc
-    from tests.test_upload import csv_bytes, requests, row
+    from tests.upload_helpers import csv_bytes, requests, row
 
     tel, channels = traced
     stub = ingest_pb2_grpc.IngestServiceStub(channels["ingest"])
