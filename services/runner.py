@@ -57,8 +57,12 @@ def _settle_garbage_collector() -> None:
 
 
 def migrate_stores(settings: Settings) -> None:
-    """Bring both stores to the newest schema (`dosis migrate`, and `dosis up` before starting)."""
-    for url, store in ((settings.database_url, "store"), (settings.catalog_database_url, "catalog")):
+    """Bring the stores to the newest schema (`dosis migrate`, and `dosis up` before starting)."""
+    for url, store in (
+        (settings.database_url, "store"),
+        (settings.catalog_database_url, "catalog"),
+        (settings.audit_database_url, "audit"),
+    ):
         engine = make_engine(url)
         migrate(engine, store)
         engine.dispose()

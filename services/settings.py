@@ -22,6 +22,10 @@ DEFAULT_ADDRS = {
 }
 
 _TRUE = ("1", "true", "yes")
+# Audit events younger than this cannot be deleted (the database refuses; see
+# services/store/audit_migrations), so retention may not be shorter.
+MIN_AUDIT_RETENTION_DAYS = 30
+DEFAULT_AUDIT_RETENTION_DAYS = 396  # 13 months
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class Settings:
     token: str = ""
     # The OTEL_* variables, for telemetry (and for the SDK exporters in the children).
     otel: Mapping[str, str] = field(default_factory=dict)
+    # The audit trail's store (every service writes its calls' events there; query reads
+    # them): the dossier store's database unless configured otherwise.
+    audit_database_url: str = ""
+    audit_retention_days: int = DEFAULT_AUDIT_RETENTION_DAYS
 
     @property
     def uses_dev_keys(self) -> bool:
@@ -64,9 +72,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from `env` (default: this process's environment); an empty variable is unset."""
     env = dict(os.environ if env is None else env)
     state_dir = Path(env.get("DOSIS_STATE_DIR") or ".dosis").resolve()
+    database_url = env.get("DOSIS_DATABASE_URL") or f"sqlite:///{state_dir / 'dossiers.db'}"
     return Settings(
         state_dir=state_dir,
-        database_url=env.get("DOSIS_DATABASE_URL") or f"sqlite:///{state_dir / 'dossiers.db'}",
+        database_url=database_url,
         catalog_database_url=env.get("DOSIS_CATALOG_DATABASE_URL") or f"sqlite:///{state_dir / 'catalog.db'}",
         ingest_addr=env.get("DOSIS_INGEST_ADDR") or DEFAULT_ADDRS["ingest"],
         query_addr=env.get("DOSIS_QUERY_ADDR") or DEFAULT_ADDRS["query"],
@@ -80,7 +89,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=env.get("DOSIS_LOG_FORMAT") or "",
         token=env.get("DOSIS_TOKEN") or "",
         otel={key: value for key, value in env.items() if key.startswith("OTEL_")},
+        audit_database_url=env.get("DOSIS_AUDIT_DATABASE_URL") or database_url,
+        audit_retention_days=_retention_days(env.get("DOSIS_AUDIT_RETENTION_DAYS")),
     )
+
+
+def _retention_days(text: str | None) -> int:
+    if not text:
+        return DEFAULT_AUDIT_RETENTION_DAYS
+    try:
+        days = int(text)
+    except ValueError:
+        raise ValueError(f"DOSIS_AUDIT_RETENTION_DAYS must be a whole number of days, not {text!r}") from None
+    if days < MIN_AUDIT_RETENTION_DAYS:
+        raise ValueError(f"DOSIS_AUDIT_RETENTION_DAYS must be at least {MIN_AUDIT_RETENTION_DAYS} (got {days})")
+    return days
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -101,6 +124,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DOSIS_LOG_LEVEL": settings.log_level,
         "DOSIS_LOG_FORMAT": settings.log_format,
         "DOSIS_TOKEN": settings.token,
+        "DOSIS_AUDIT_DATABASE_URL": settings.audit_database_url,
+        "DOSIS_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
         **settings.otel,
     }
 

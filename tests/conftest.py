@@ -84,6 +84,7 @@ def stores(request, tmp_path_factory) -> Stores:
             dossiers = catalog = make_engine(url)
         migrate(dossiers, "store")
         migrate(catalog, "catalog")
+        migrate(dossiers, "audit")  # the audit trail beside the dossiers, as by default
         _stores[backend] = Stores(backend, dossiers, catalog)
     stores = _stores[backend]
     stores.reset()
@@ -184,11 +185,13 @@ async def start_stack(settings: Settings, stores: Stores) -> dict[str, RunningSe
     verifier = verifier_for(settings)
     servers = {}
     servers["catalog"] = await build_server(
-        catalog_service.create(settings, engine=stores.catalog), verifier, "127.0.0.1:0"
+        catalog_service.create(settings, engine=stores.catalog, audit_engine=stores.dossiers), verifier, "127.0.0.1:0"
     )
     wired = replace(settings, catalog_addr=f"127.0.0.1:{servers['catalog'].port}")
-    servers["ingest"] = await build_server(ingest_service.create(wired, engine=stores.dossiers), verifier, "127.0.0.1:0")
-    servers["query"] = await build_server(query_service.create(wired, engine=stores.dossiers), verifier, "127.0.0.1:0")
+    for name, factory in (("ingest", ingest_service.create), ("query", query_service.create)):
+        servers[name] = await build_server(
+            factory(wired, engine=stores.dossiers, audit_engine=stores.dossiers), verifier, "127.0.0.1:0"
+        )
     return servers
 
 

@@ -42,7 +42,7 @@ class ServiceTelemetry:
 def traced(tmp_path, settings, loop_thread):
     """The three services in-process, each with its own providers and its own engine."""
     dossier_url, catalog_url = f"sqlite:///{tmp_path / 'd.db'}", f"sqlite:///{tmp_path / 'c.db'}"
-    for url, store in ((dossier_url, "store"), (catalog_url, "catalog")):
+    for url, store in ((dossier_url, "store"), (catalog_url, "catalog"), (dossier_url, "audit")):
         engine = make_engine(url)
         migrate(engine, store)
         if store == "catalog":
@@ -50,6 +50,7 @@ def traced(tmp_path, settings, loop_thread):
         engine.dispose()
     tel = {name: ServiceTelemetry(name) for name in ("catalog", "ingest", "query")}
     verifier = verifier_for(settings)
+    settings = replace(settings, audit_database_url=dossier_url)  # the audit trail beside the dossiers
 
     async def start():
         servers = {"catalog": await build_server(

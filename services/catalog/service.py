@@ -31,7 +31,7 @@ def seed_demo_if_empty(engine) -> int:
     return import_feed(engine, str(DEMO_FEED), str(DEMO_MAPPING))
 
 
-def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:
+def create(settings: Settings, engine=None, telemetry: Telemetry | None = None, audit_engine=None) -> Service:
     def make_servicer(engine, telemetry) -> CatalogServicer:
         if settings.seed_demo:
             seed_demo_if_empty(engine)
@@ -39,5 +39,5 @@ def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) 
 
     return wire_service(
         "catalog", settings, engine, telemetry, make_servicer,
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server, POLICIES,
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server, POLICIES, audit_engine,
     )

@@ -50,6 +50,7 @@ class Policy(Enum):
     SUPPLIER = "supplier"  # dosis_supplier claim
     PERSON = "person"  # sub and dosis_enterprise claims
     CATALOG_ADMIN = "catalog-admin"  # dosis_admin_roles contains catalog-admin
+    AUDITOR = "auditor"  # dosis_admin_roles contains auditor
 
 
 class TokenVerifier:
@@ -189,6 +190,8 @@ def authorize(policy: Policy, verifier: TokenVerifier, token: str | None) -> Ide
         )
     if policy is Policy.CATALOG_ADMIN and "catalog-admin" not in identity.admin_roles:
         raise errors.permission_denied("ADMIN_ROLE_REQUIRED", "this call needs the admin role catalog-admin")
+    if policy is Policy.AUDITOR and "auditor" not in identity.admin_roles:
+        raise errors.permission_denied("ADMIN_ROLE_REQUIRED", "this call needs the admin role auditor")
     return identity
 
 

@@ -7,13 +7,15 @@ that, inside the same task as the servicer code, it
   2. turns a DosisError into the google.rpc.Status trailer, and anything unexpected into
      INTERNAL after logging it;
   3. opens the server span (continuing the caller's traceparent) and records the RPC
-     duration metric.
+     duration metric;
+  4. records the call's audit event (services.common.audit_trail), denied calls included,
+     and answers only once it is durable: a call whose event cannot be stored fails.
 Health and reflection are not dosis methods and pass through untouched.
-This is also the one place that will know a call's identity and outcome for the audit trail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -27,6 +29,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import errors
+from services.common.audit_trail import NOT_AUDITED, CallRecorder, count_of, enterprise_of
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
 from services.telemetry import Telemetry
 
@@ -50,12 +53,14 @@ class CallInterceptor(aio.ServerInterceptor):
         policies: Mapping[str, Policy],
         service_prefixes: tuple[str, ...],
         telemetry: Telemetry,
+        recorder: CallRecorder | None = None,
     ):
         """policies: full method name (/dosis.v1.IngestService/PushStatus) → Policy."""
         self._verifier = verifier
         self._policies = dict(policies)
         self._prefixes = service_prefixes
         self._telemetry = telemetry
+        self._recorder = recorder
         # method → (the servicer's handler, its wrapped form): wrapping builds closures and a
         # context manager factory, work that only depends on the method.
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
@@ -68,7 +73,10 @@ class CallInterceptor(aio.ServerInterceptor):
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
             authenticate = self._authenticator(self._policies.get(method), method)
-            cached = self._wrapped[method] = (handler, _wrap(handler, authenticate, method, self._telemetry))
+            recorder = None if method in NOT_AUDITED else self._recorder
+            cached = self._wrapped[method] = (
+                handler, _wrap(handler, authenticate, method, self._telemetry, recorder)
+            )
         return cached[1]
 
     def _authenticator(self, policy: Policy | None, method: str) -> Callable[[tuple], None]:
@@ -76,7 +84,12 @@ class CallInterceptor(aio.ServerInterceptor):
             if policy is None:
                 raise errors.permission_denied("METHOD_NOT_ALLOWED", f"{method} has no access policy")
             token = bearer_token(metadata)
-            _identity.set(authorize(policy, self._verifier, token))
+            try:
+                _identity.set(authorize(policy, self._verifier, token))
+            except errors.DosisError as exc:
+                if exc.code == grpc.StatusCode.PERMISSION_DENIED and token:
+                    _identity.set(self._verifier.verify(token))  # valid, not allowed: the audit names who
+                raise
 
         return authenticate
 
@@ -105,8 +118,21 @@ def _caller_context(metadata: tuple):
     return None
 
 
-def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: Telemetry) -> grpc.RpcMethodHandler:
-    """The handler inside the cross-cutting work: server span, identity, error mapping, metrics.
+class _Call:
+    """What the audit records of a call in progress."""
+
+    __slots__ = ("enterprise", "count")
+
+    def __init__(self, enterprise: str):
+        self.enterprise = enterprise
+        self.count = 0
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: Telemetry, recorder: CallRecorder | None
+) -> grpc.RpcMethodHandler:
+    """The handler inside the cross-cutting work: server span, identity, error mapping,
+    metrics, audit event.
 
     The server span is opened here rather than by the library's grpc.aio server interceptor:
     this wrapper runs for every call anyway, and the library's adds about 200 µs a call
@@ -131,8 +157,18 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
             span.set_status(Status(StatusCode.ERROR, reason or code.name))
         span.end()
 
+    async def audit(call: _Call, code: grpc.StatusCode) -> None:
+        await recorder.record(method, _identity.get(), call.enterprise, code.name, call.count)
+
+    async def audit_failure(call: _Call, code: grpc.StatusCode) -> None:
+        """A failed call's event: stored if it can be; the caller gets the call's own error."""
+        try:
+            await audit(call, code)
+        except Exception:  # noqa: BLE001 - logged; the call fails anyway
+            log.exception("the audit event of a failed %s call could not be stored", method)
+
     @contextlib.asynccontextmanager
-    async def guarded(context: aio.ServicerContext):
+    async def guarded(context: aio.ServicerContext, request: object):
         started, code, reason = time.perf_counter(), grpc.StatusCode.OK, ""
         span = token = None
         # Read once: grpc.aio builds the tuple anew on every invocation_metadata() call.
@@ -140,18 +176,38 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         if tracer is not None:
             span = tracer.start_span(method, _caller_context(metadata), SpanKind.SERVER, attributes)
             token = otel_context.attach(trace.set_span_in_context(span))
+        call = _Call(enterprise_of(request) if recorder is not None else "")
         try:
             authenticate(metadata)
-            yield
+            yield call
+            if recorder is not None:
+                try:
+                    await audit(call, code)
+                except Exception:  # noqa: BLE001 - no answer without its event
+                    log.exception("the audit event of a %s call could not be stored", method)
+                    raise errors.unavailable(
+                        "AUDIT_UNAVAILABLE", "the call could not be recorded in the audit trail; retry later"
+                    ) from None
         except aio.AbortError:
             code = grpc.StatusCode.UNKNOWN
             raise
         except errors.DosisError as exc:
             code, reason = exc.code, exc.reason
+            if recorder is not None and reason != "AUDIT_UNAVAILABLE":
+                await audit_failure(call, code)
             await _abort(context, exc)
         except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
             code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
+            if recorder is not None:
+                await audit_failure(call, code)
             await _abort(context, unexpected(exc))
+        except BaseException:
+            # Cancelled (the client went away, or shutdown): recorded without waiting, as the
+            # task may not wait any more.
+            code, reason = grpc.StatusCode.CANCELLED, "CANCELLED"
+            if recorder is not None:
+                _background(audit_failure(call, code))
+            raise
         finally:
             telemetry.rpc_duration.record((time.perf_counter() - started) * 1000, metric_attributes[code])
             if span is not None:
@@ -162,8 +218,9 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request, context):
-            async with guarded(context):
+            async with guarded(context, request) as call:
                 async for response in inner(request, context):
+                    call.count += count_of(response)
                     yield response
 
         factory = grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
@@ -172,8 +229,10 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         inner = handler.unary_unary or handler.stream_unary
 
         async def unary(request, context):
-            async with guarded(context):
-                return await inner(request, context)
+            async with guarded(context, request) as call:
+                response = await inner(request, context)
+                call.count = count_of(response)
+                return response
 
         factory = grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
         behavior = unary
@@ -182,3 +241,12 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+_pending: set[asyncio.Task] = set()  # tasks started without waiting, kept until done
+
+
+def _background(coroutine) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)

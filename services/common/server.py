@@ -17,8 +17,10 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.audit_trail import CallRecorder
 from services.common.auth import Policy, TokenVerifier
 from services.common.calls import CallInterceptor
+from services.store.audit import AuditStore
 from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -38,15 +40,29 @@ _CHANNEL_OPTIONS = [
 
 
 @dataclass
-class Service:
-    """What one service module hands to the runner."""
+class Hosted:
+    """One gRPC service a server offers."""
 
     full_name: str  # dosis.v1.IngestService
     servicer: object
     register: Callable[[object, aio.Server], None]  # add_XServicer_to_server
     policies: Mapping[str, Policy]  # method name → policy
+
+
+@dataclass
+class Service:
+    """What one service module hands to the runner: its gRPC service (the query service
+    also offers AuditService), telemetry, the audit store its calls are recorded in."""
+
+    label: str  # dosis-ingest: the service.name of its telemetry, the service of its audit events
+    hosted: list[Hosted]
     telemetry: Telemetry
+    audit: AuditStore | None = None
     close: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def full_name(self) -> str:
+        return self.hosted[0].full_name
 
 
 @dataclass
@@ -64,19 +80,22 @@ class RunningServer:
 
 
 async def build_server(service: Service, verifier: TokenVerifier, address: str) -> RunningServer:
-    policies = {f"/{service.full_name}/{method}": policy for method, policy in service.policies.items()}
-    calls = CallInterceptor(verifier, policies, (f"/{service.full_name}/",), service.telemetry)
+    policies = {f"/{h.full_name}/{method}": policy for h in service.hosted for method, policy in h.policies.items()}
+    recorder = CallRecorder(service.label, service.audit) if service.audit is not None else None
+    prefixes = tuple(f"/{h.full_name}/" for h in service.hosted)
+    calls = CallInterceptor(verifier, policies, prefixes, service.telemetry, recorder)
     server = aio.server(interceptors=[calls], options=_CHANNEL_OPTIONS)
-    service.register(service.servicer, server)
+    for hosted in service.hosted:
+        hosted.register(hosted.servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [h.full_name for h in service.hosted]
     reflection.enable_server_reflection(
-        (service.full_name, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     port = server.add_insecure_port(address)
     await server.start()
-    for name in ("", service.full_name):
+    for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, port, health_servicer, service)
 

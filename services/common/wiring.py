@@ -1,14 +1,15 @@
-"""Wiring one service: its store's engine (checked, instrumented), its servicer, and
-closing both in order. The same for all three services; only the parts differ."""
+"""Wiring one service: its store's engine and the audit store (checked, instrumented), its
+servicer, and closing them in order. The same for all three services; only the parts differ."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
 from services.common.auth import Policy
-from services.common.server import SERVICE_NAMES, Service
+from services.common.server import SERVICE_NAMES, Hosted, Service
 from services.settings import Settings
-from services.store.engine import Engine, make_engine, require_schema
+from services.store.audit import AuditStore
+from services.store.engine import Engine, make_engine, require_schema, same_database
 from services.telemetry import Telemetry
 
 # The store each service works on: the dossier store ("store") or the catalog's own.
@@ -23,29 +24,44 @@ def wire_service(
     make_servicer: Callable[[Engine, Telemetry], object],
     register: Callable,
     policies: Mapping[str, Policy],
+    audit_engine: Engine | None = None,
+    also: Callable[[AuditStore], list[Hosted]] = lambda audit: [],
 ) -> Service:
     """A Service over `engine` (tests hand one in and dispose of it themselves) or over a
-    new engine of the configured database. The store must be migrated already (`dosis up`'s
-    preparation or `dosis migrate`): a service never changes a schema."""
+    new engine of the configured database, recording its calls in the audit store
+    (`audit_engine`, or the configured one: the service's own engine when the URLs agree).
+    The stores must be migrated already (`dosis up`'s preparation or `dosis migrate`): a
+    service never changes a schema. `also`: more gRPC services on the same server."""
     telemetry = telemetry or Telemetry.disabled(name)
     store = STORES[name]
-    owned = engine is None
-    engine = engine or make_engine(settings.catalog_database_url if store == "catalog" else settings.database_url)
+    owned = []  # engines made here, disposed of here
+    if engine is None:
+        engine = make_engine(settings.catalog_database_url if store == "catalog" else settings.database_url)
+        owned.append(engine)
     require_schema(engine, store)
     telemetry.instrument_engine(engine)
+    if audit_engine is None:
+        if same_database(engine, settings.audit_database_url):
+            audit_engine = engine
+        else:
+            audit_engine = make_engine(settings.audit_database_url)
+            owned.append(audit_engine)
+            telemetry.instrument_engine(audit_engine)
+    require_schema(audit_engine, "audit")
+    audit = AuditStore(audit_engine)
     servicer = make_servicer(engine, telemetry)
 
     async def close():
         if hasattr(servicer, "close"):
             await servicer.close()
-        if owned:
-            engine.dispose()
+        await audit.close()
+        for one in owned:
+            one.dispose()
 
     return Service(
-        full_name=SERVICE_NAMES[name],
-        servicer=servicer,
-        register=register,
-        policies=policies,
+        label=f"dosis-{name}",
+        hosted=[Hosted(SERVICE_NAMES[name], servicer, register, policies), *also(audit)],
         telemetry=telemetry,
+        audit=audit,
         close=close,
     )

@@ -12,11 +12,11 @@ from services.store.dossiers import DossierStore
 from services.telemetry import Telemetry
 
 
-def create(settings: Settings, engine=None, telemetry: Telemetry | None = None) -> Service:
+def create(settings: Settings, engine=None, telemetry: Telemetry | None = None, audit_engine=None) -> Service:
     return wire_service(
         "ingest", settings, engine, telemetry,
         lambda engine, tel: IngestServicer(
             DossierStore(engine, tel.tracer), CatalogClient(settings.catalog_addr, tel), tel
         ),
-        ingest_pb2_grpc.add_IngestServiceServicer_to_server, POLICIES,
+        ingest_pb2_grpc.add_IngestServiceServicer_to_server, POLICIES, audit_engine,
     )

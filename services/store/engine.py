@@ -63,6 +63,11 @@ def make_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def same_database(engine: Engine, url: str) -> bool:
+    """Whether an engine is for the database this URL names."""
+    return engine.url == sa.engine.make_url(normalize_url(url))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up
     # front; the SQLAlchemy-documented recipe: autocommit at the driver, our own BEGIN IMMEDIATE,
@@ -87,6 +92,7 @@ def _configure_sqlite(engine: Engine) -> None:
 _MIGRATIONS = {
     "store": Path(__file__).resolve().parent / "migrations",  # the dossier store
     "catalog": Path(__file__).resolve().parent / "catalog_migrations",
+    "audit": Path(__file__).resolve().parent / "audit_migrations",  # the audit trail
 }
 
 
@@ -98,7 +104,7 @@ def _alembic_config(store: str) -> Config:
 
 
 def migrate(engine: Engine, store: str) -> None:
-    """Bring a store ('store' for dossiers, 'catalog') to the newest schema with alembic.
+    """Bring a store ('store' for dossiers, 'catalog', 'audit') to the newest schema with alembic.
 
     Run by `dosis up`'s preparation and `dosis migrate` only; services check (schema_error).
     Concurrent starters are serialised: by BEGIN IMMEDIATE on SQLite, by an advisory lock
@@ -122,7 +128,7 @@ def schema_error(engine: Engine, store: str) -> str | None:
         ).get_current_revision()
     if current == head:
         return None
-    what = "the dossier store" if store == "store" else "the catalog store"
+    what = {"store": "the dossier store", "catalog": "the catalog store", "audit": "the audit store"}[store]
     if current is None:
         return f"{what} has no schema yet: run `dosis migrate` first"
     return f"{what} is at schema {current}, this DOSIS needs {head}: run `dosis migrate` with the newest DOSIS"

@@ -1,4 +1,4 @@
-"""Alembic environment: shared by both stores (services.store.engine.migrate runs it)."""
+"""Alembic environment: shared by the stores (services.store.engine.migrate runs it)."""
 
 from services.store.engine import run_migration_environment
 

@@ -1,0 +1,176 @@
+"""The audit trail: its table, a batched writer, the read path and retention.
+
+Append-only: nothing here updates an event, and only retention deletes (events older than
+the configured retention). The database enforces it too (audit_migrations: triggers refuse
+any UPDATE and any DELETE of an event younger than 30 days; on PostgreSQL the services' role
+gets INSERT and SELECT only, see grant_service_role, and prunes through a SECURITY DEFINER
+function).
+
+Writes are grouped like pushes (store.writer): whatever events are waiting go in one
+transaction, and each caller is answered once its event is committed, so an event costs a
+share of one commit, not a commit of its own. A call is answered only after its event is
+durable (services.common.calls awaits record()).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel
+
+from services.store.engine import UtcDateTime
+
+UTC = timezone.utc
+MAX_BATCH = 1024
+MAX_WAITING = 10_000  # events queued for the writer before callers wait (bounded memory)
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.Index("ix_audit_events_time", "time"),
+        sa.Index("ix_audit_events_enterprise", "enterprise_number", "seq"),
+        sa.Index("ix_audit_events_subject", "subject", "seq"),
+    )
+
+    seq: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    )
+    event_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    time: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
+    service: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    rpc: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
+    subject: str = Field(sa_column=sa.Column(sa.String(256), nullable=False))
+    supplier_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    enterprise_number: str = Field(sa_column=sa.Column(sa.String(10), nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    result_count: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    trace_id: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One call as the interceptor saw it (the event id and time are added when recorded)."""
+
+    service: str
+    rpc: str
+    subject: str
+    supplier_id: str
+    enterprise_number: str
+    outcome: str
+    result_count: int
+    trace_id: str
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    subject: str = ""
+    enterprise_number: str = ""
+    rpc: str = ""
+
+
+class AuditStore:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Store one event; returns once it is committed (raises if it could not be)."""
+        if self._task is None:
+            self._queue = asyncio.Queue(MAX_WAITING)
+            # A clean context: the writer must not inherit the first caller's trace.
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
+        future = asyncio.get_running_loop().create_future()
+        row = {
+            "event_id": str(uuid.uuid4()),
+            "time": datetime.now(UTC),
+            **entry.__dict__,
+        }
+        await self._queue.put((row, future))
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self._insert, [row for row, _ in batch])
+                error = None
+            except Exception as exc:  # noqa: BLE001 - every waiting call fails with it
+                error = exc
+            for _, future in batch:
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+    def _insert(self, rows: list[dict]) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(sa.insert(AuditRow.__table__), rows)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def list(self, query: AuditQuery, after_seq: int | None, limit: int) -> list[AuditRow]:
+        """Up to `limit` events matching the query, oldest first, after the event `after_seq`."""
+        return await asyncio.to_thread(self._list, query, after_seq, limit)
+
+    def _list(self, query: AuditQuery, after_seq: int | None, limit: int) -> list[AuditRow]:
+        select = sa.select(AuditRow).order_by(AuditRow.seq).limit(limit)
+        if after_seq is not None:
+            select = select.where(AuditRow.seq > after_seq)
+        if query.start_time is not None:
+            select = select.where(AuditRow.time >= query.start_time)
+        if query.end_time is not None:
+            select = select.where(AuditRow.time < query.end_time)
+        for name in ("subject", "enterprise_number", "rpc"):
+            if value := getattr(query, name):
+                select = select.where(getattr(AuditRow, name) == value)
+        with Session(self._engine) as session:
+            return list(session.scalars(select))
+
+    def prune(self, retention_days: int) -> int:
+        """Retention: delete the events older than `retention_days`; how many."""
+        with self._engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                return connection.execute(
+                    sa.text("SELECT prune_audit_events(:days)"), {"days": retention_days}
+                ).scalar_one()
+            cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+            return connection.execute(sa.delete(AuditRow.__table__).where(AuditRow.time < cutoff)).rowcount
+
+
+def grant_service_role(engine: Engine, role: str) -> None:
+    """PostgreSQL: what the services' own database role may do — read and write dossiers and
+    products, add and read audit events (never change or delete one), and prune through
+    prune_audit_events. The owner role that runs `dosis migrate` grants it."""
+    if engine.dialect.name != "postgresql":
+        return
+    quoted = engine.dialect.identifier_preparer.quote(role)
+    with engine.begin() as connection:
+        tables = set(sa.inspect(connection).get_table_names())
+        for table in ("dossiers", "products"):
+            if table in tables:
+                connection.execute(sa.text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {quoted}"))
+        if "audit_events" in tables:
+            connection.execute(sa.text(f"REVOKE ALL ON audit_events FROM {quoted}"))
+            connection.execute(sa.text(f"GRANT SELECT, INSERT ON audit_events TO {quoted}"))
+            connection.execute(sa.text(f"GRANT EXECUTE ON FUNCTION prune_audit_events(integer) TO {quoted}"))
+        connection.execute(sa.text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
