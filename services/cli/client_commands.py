@@ -11,7 +11,7 @@ import grpc
 
 from dosis.client import bearer
 from dosis.v1 import dossier_status_pb2 as pb
-from dosis.v1 import ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
+from dosis.v1 import audit_pb2, audit_pb2_grpc, ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
 from services.cli.failures import fail, rpc_failure
 from services.common import labels
 from services.common.auth import ADMIN_ROLES, mint_dev_token
@@ -270,4 +270,51 @@ def list_dossiers(enterprise_number, public, as_json, addr, token) -> None:
                 break
 
 
-COMMANDS = (token, push, upload, list_dossiers)
+def _when(text: str) -> datetime:
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+@click.command("audit")
+@click.option("--since", help="events at or after this time (ISO 8601; UTC if no zone)")
+@click.option("--until", help="events before this time")
+@click.option("--enterprise", default="", help="events of calls that named this enterprise number")
+@click.option("--subject", default="", help="events of this caller (a person's sub, or a supplier id)")
+@click.option("--rpc", default="", help="events of this method, e.g. /dosis.v1.QueryService/ListDossiers")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per event")
+@_addr_option("query")
+@_token
+def audit(since, until, enterprise, subject, rpc, as_json, addr, token) -> None:
+    """The audit trail, oldest first (AuditService at the query address; an auditor's token)."""
+    from google.protobuf.json_format import MessageToDict
+
+    try:
+        start, end = (to_message(_when(t)) if t else None for t in (since, until))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 time: {exc}") from None
+    query = audit_pb2.AuditEventFilter(start_time=start, end_time=end, subject=subject,
+                                       enterprise_number=enterprise, rpc=rpc)
+    page_token = ""
+    with grpc.insecure_channel(addr) as channel:
+        stub = audit_pb2_grpc.AuditServiceStub(channel)
+        while True:
+            try:
+                reply = stub.ListAuditEvents(
+                    audit_pb2.ListAuditEventsRequest(filter=query, page_size=500, page_token=page_token),
+                    metadata=bearer(_need_token(token)), timeout=30,
+                )
+            except grpc.RpcError as err:
+                rpc_failure(err)
+            for e in reply.events:
+                if as_json:
+                    click.echo(json.dumps(MessageToDict(e, preserving_proto_field_name=True), ensure_ascii=False))
+                else:
+                    when = e.time.ToDatetime(timezone.utc).isoformat(timespec="seconds")
+                    click.echo(f"{when}  {e.outcome:<17} {e.rpc}  {e.subject or '-'}  "
+                               f"{e.enterprise_number or '-'}  {e.result_count}")
+            page_token = reply.next_page_token
+            if not page_token:
+                break
+
+
+COMMANDS = (token, push, upload, list_dossiers, audit)
