@@ -20,6 +20,7 @@ from services.common.server import SERVICE_NAMES, build_server, run_until_signal
 from services.ingest import service as ingest_service
 from services.query import service as query_service
 from services.settings import Settings, child_env
+from services.store.audit import grant_service_role
 from services.store.engine import make_engine, migrate
 from services.telemetry import Telemetry, configure_logging
 
@@ -56,8 +57,9 @@ def _settle_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def migrate_stores(settings: Settings) -> None:
-    """Bring the stores to the newest schema (`dosis migrate`, and `dosis up` before starting)."""
+def migrate_stores(settings: Settings, service_role: str = "") -> None:
+    """Bring the stores to the newest schema (`dosis migrate`, and `dosis up` before starting),
+    and on PostgreSQL grant the services' own role what it needs and no more (store.audit)."""
     for url, store in (
         (settings.database_url, "store"),
         (settings.catalog_database_url, "catalog"),
@@ -65,6 +67,8 @@ def migrate_stores(settings: Settings) -> None:
     ):
         engine = make_engine(url)
         migrate(engine, store)
+        if service_role:
+            grant_service_role(engine, service_role)
         engine.dispose()
 
 

@@ -69,16 +69,27 @@ def test_the_stores_are_migrated_once_before_any_service_starts():
     # The services do not migrate (only `dosis up` and `dosis migrate` do): compose runs the
     # one-shot `dosis migrate` on the services' own stores once PostgreSQL answers.
     migrate = DOSIS["migrate"]
-    assert migrate["command"] == ["migrate"]
+    assert migrate["command"][0] == "migrate"
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert "restart" not in migrate and "ports" not in migrate
     migrated = load_settings({k: str(v) for k, v in migrate["environment"].items()})
     for name in ("ingest", "query", "catalog"):
         assert DOSIS[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
         settings = load_settings({k: str(v) for k, v in DOSIS[name]["environment"].items()})
-        stores = (settings.database_url, settings.catalog_database_url)
-        assert stores == (migrated.database_url, migrated.catalog_database_url), name
-    assert [name for name, spec in DOSIS.items() if spec["command"] == ["migrate"]] == ["migrate"]
+        for url, owner_url in ((settings.database_url, migrated.database_url),
+                               (settings.catalog_database_url, migrated.catalog_database_url)):
+            # The same database, migrated by its owner, used by the services' own role.
+            service, owner = urlsplit(url), urlsplit(owner_url)
+            assert (service.hostname, service.path) == (owner.hostname, owner.path), name
+            assert owner.username == SERVICES["postgres"]["environment"]["POSTGRES_USER"]
+            assert service.username == migrate["command"][migrate["command"].index("--grant-to") + 1], name
+    assert [name for name, spec in DOSIS.items() if spec["command"][0] == "migrate"] == ["migrate"]
+    init = (ROOT / "deploy/postgres-init.sql").read_text()
+    assert f"CREATE ROLE {urlsplit(load_settings(_env('ingest')).database_url).username} LOGIN" in init
+
+
+def _env(name: str) -> dict[str, str]:
+    return {k: str(v) for k, v in DOSIS[name]["environment"].items()}
 
 
 def test_the_dockerfile_copies_what_exists():

@@ -75,13 +75,18 @@ def serve(settings: Settings, service: str) -> None:
 
 
 @click.command()
+@click.option(
+    "--grant-to", "service_role", default="", metavar="ROLE",
+    help="PostgreSQL: the services' own role, which gets read/write on dossiers and products and only "
+         "INSERT/SELECT on the audit trail (run migrate as the owner role)",
+)
 @click.pass_obj
-def migrate(settings: Settings) -> None:
-    """Bring both stores to the newest schema."""
+def migrate(settings: Settings, service_role: str) -> None:
+    """Bring the stores to the newest schema (dossiers, catalog, audit trail)."""
     from services.runner import migrate_stores
 
-    migrate_stores(settings)
-    click.echo("both stores are at the newest schema")
+    migrate_stores(settings, service_role)
+    click.echo("the stores are at the newest schema" + (f"; {service_role} may use them" if service_role else ""))
 
 
 @click.command()
