@@ -238,6 +238,11 @@ def test_the_services_role_may_add_and_read_events_only(stores):
             connection.execute(sa.text(f'DROP ROLE "{role}"'))
 
 
+async def _serve(factory, settings, **stores):
+    """One service in-process on the test loop (its catalog channel belongs to that loop)."""
+    return await build_server(factory(settings, **stores), verifier_for(settings), "127.0.0.1:0")
+
+
 def test_a_call_whose_event_cannot_be_stored_fails(stack, tmp_path, loop_thread):
     """No answer without its event: with the audit store broken, a list is refused."""
     if stack.stores.backend != "sqlite":
@@ -245,10 +250,8 @@ def test_a_call_whose_event_cannot_be_stored_fails(stack, tmp_path, loop_thread)
     audit_engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
     migrate(audit_engine, "audit")
     settings = replace(stack.settings, catalog_addr=stack.address("catalog"))
-    server = loop_thread.run(build_server(
-        query_service.create(settings, engine=stack.stores.dossiers, audit_engine=audit_engine),
-        verifier_for(settings), "127.0.0.1:0",
-    ))
+    server = loop_thread.run(_serve(query_service.create, settings, engine=stack.stores.dossiers,
+                                    audit_engine=audit_engine))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             from dosis.v1 import query_pb2_grpc
@@ -280,3 +283,41 @@ def test_dosis_audit_prints_the_trail_for_an_auditor(stack, tmp_path):
     assert as_json.exit_code == 0 and '"rpc": "/dosis.v1.QueryService/ListDossiers"' in as_json.stdout
     refused = runner.invoke(dosis_cli, ["audit"], env={**env, "DOSIS_TOKEN": stack.tokens.admin("catalog-admin")})
     assert refused.exit_code == 1 and "PERMISSION_DENIED" in refused.stderr
+
+
+def test_a_change_and_its_event_commit_together_or_not_at_all(stack, tmp_path, loop_thread):
+    """The outbox: a push's (and a delete's) event is written in the change's own
+    transaction, so a change whose event cannot be stored is not stored either."""
+    if stack.stores.backend != "sqlite":
+        pytest.skip("one backend shows it")
+    from dosis.v1 import ingest_pb2_grpc
+    from services.ingest import service as ingest_service
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'one.db'}")
+    migrate(engine, "store")
+    migrate(engine, "audit")
+    settings = replace(stack.settings, catalog_addr=stack.address("catalog"))
+    server = loop_thread.run(_serve(ingest_service.create, settings, engine=engine, audit_engine=engine))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+            ingest.PushStatus(push_request(status(dossier="T-1")), metadata=stack.as_supplier())
+            with engine.connect() as connection:
+                assert connection.execute(sa.text("SELECT count(*) FROM audit_events WHERE rpc = :r"),
+                                          {"r": PUSH}).scalar_one() == 1
+            with engine.begin() as connection:
+                connection.execute(sa.text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'full'); END"
+                ))
+            error = rpc_error(ingest.PushStatus, push_request(status(dossier="T-2")), metadata=stack.as_supplier())
+            assert error.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE)
+            delete = ingest_pb2.DeleteDossierRequest(product_id="1502", dossier_id="T-1")
+            assert rpc_error(ingest.DeleteDossier, delete, metadata=stack.as_supplier()).code in (
+                grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE
+            )
+            with engine.connect() as connection:
+                stored = set(connection.execute(sa.text("SELECT dossier_id FROM dossiers")).scalars())
+            assert stored == {"T-1"}  # T-2 not stored without its event; T-1 not deleted without its
+    finally:
+        loop_thread.run(server.stop(grace=0.5))
+        engine.dispose()

@@ -32,10 +32,10 @@ def seed_demo_if_empty(engine) -> int:
 
 
 def create(settings: Settings, engine=None, telemetry: Telemetry | None = None, audit_engine=None) -> Service:
-    def make_servicer(engine, telemetry) -> CatalogServicer:
+    def make_servicer(engine, telemetry, audit) -> CatalogServicer:
         if settings.seed_demo:
             seed_demo_if_empty(engine)
-        return CatalogServicer(CatalogStore(engine))
+        return CatalogServicer(CatalogStore(engine, audit))
 
     return wire_service(
         "catalog", settings, engine, telemetry, make_servicer,

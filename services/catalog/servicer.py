@@ -5,6 +5,7 @@ from __future__ import annotations
 from dosis.v1 import catalog_pb2, catalog_pb2_grpc
 from services.common import errors, labels, page_tokens
 from services.common.auth import Policy
+from services.common.calls import change_event, change_recorded
 from services.common.errors import Violation
 from services.common.rules import PRODUCT_ID, PRODUCT_ID_FORM
 from services.common.timestamps import to_message
@@ -83,7 +84,11 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         )
 
     async def UpsertProduct(self, request, context):
-        return product_message(await self._store.upsert(validate_product(request.product)))
+        event = change_event("", 1) if self._store.writes_audit else None
+        row = await self._store.upsert(validate_product(request.product), event)
+        if event is not None:
+            change_recorded()
+        return product_message(row)
 
     async def CheckProduct(self, request, context):
         errors.require(request, "product_id", "supplier_id")

@@ -64,10 +64,9 @@ class CallRecorder:
         self.service = service  # dosis-ingest, dosis-query, dosis-catalog
         self._store = store
 
-    async def record(self, rpc: str, identity: Identity, enterprise: str, outcome: str, count: int) -> None:
-        """Returns once the event is durable; raises when it could not be stored."""
+    def entry(self, rpc: str, identity: Identity, enterprise: str, outcome: str, count: int) -> AuditEntry:
         context = trace.get_current_span().get_span_context()
-        await self._store.record(AuditEntry(
+        return AuditEntry(
             service=self.service,
             rpc=rpc,
             subject=identity.supplier_id or identity.subject,
@@ -76,4 +75,8 @@ class CallRecorder:
             outcome=outcome,
             result_count=count,
             trace_id=format(context.trace_id, "032x") if context.is_valid else "",
-        ))
+        )
+
+    async def record(self, rpc: str, identity: Identity, enterprise: str, outcome: str, count: int) -> None:
+        """Returns once the event is durable; raises when it could not be stored."""
+        await self._store.record(self.entry(rpc, identity, enterprise, outcome, count))

@@ -30,6 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import errors
 from services.common.audit_trail import NOT_AUDITED, CallRecorder, count_of, enterprise_of
+from services.store.audit import AuditEntry
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
 from services.telemetry import Telemetry
 
@@ -40,6 +41,22 @@ _identity: contextvars.ContextVar[Identity] = contextvars.ContextVar("dosis_iden
 
 def current_identity() -> Identity:
     return _identity.get()
+
+
+def change_event(enterprise: str, count: int) -> AuditEntry | None:
+    """The current call's audit event as it reads when its change commits, for the store to
+    write in the change's own transaction (store.audit: the outbox); None when the call is
+    not audited. Call change_recorded() once the change committed."""
+    call = _call.get()
+    if call is None or call.recorder is None:
+        return None
+    return call.recorder.entry(call.method, _identity.get(), enterprise, grpc.StatusCode.OK.name, count)
+
+
+def change_recorded() -> None:
+    """The change and its event committed together: the interceptor writes no second event."""
+    if (call := _call.get()) is not None:
+        call.recorded = True
 
 
 async def _abort(context: aio.ServicerContext, error: errors.DosisError) -> None:
@@ -121,11 +138,17 @@ def _caller_context(metadata: tuple):
 class _Call:
     """What the audit records of a call in progress."""
 
-    __slots__ = ("enterprise", "count")
+    __slots__ = ("method", "recorder", "enterprise", "count", "recorded")
 
-    def __init__(self, enterprise: str):
+    def __init__(self, method: str, recorder: CallRecorder | None, enterprise: str):
+        self.method = method
+        self.recorder = recorder
         self.enterprise = enterprise
         self.count = 0
+        self.recorded = False  # its event committed with its change (change_recorded)
+
+
+_call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("dosis_call", default=None)
 
 
 def _wrap(
@@ -176,11 +199,12 @@ def _wrap(
         if tracer is not None:
             span = tracer.start_span(method, _caller_context(metadata), SpanKind.SERVER, attributes)
             token = otel_context.attach(trace.set_span_in_context(span))
-        call = _Call(enterprise_of(request) if recorder is not None else "")
+        call = _Call(method, recorder, enterprise_of(request) if recorder is not None else "")
+        _call.set(call)  # each call runs in a task (a context) of its own, as _identity
         try:
             authenticate(metadata)
             yield call
-            if recorder is not None:
+            if recorder is not None and not call.recorded:
                 try:
                     await audit(call, code)
                 except Exception:  # noqa: BLE001 - no answer without its event

@@ -21,7 +21,7 @@ def wire_service(
     settings: Settings,
     engine: Engine | None,
     telemetry: Telemetry | None,
-    make_servicer: Callable[[Engine, Telemetry], object],
+    make_servicer: Callable[[Engine, Telemetry, AuditStore], object],
     register: Callable,
     policies: Mapping[str, Policy],
     audit_engine: Engine | None = None,
@@ -49,7 +49,7 @@ def wire_service(
             telemetry.instrument_engine(audit_engine)
     require_schema(audit_engine, "audit")
     audit = AuditStore(audit_engine)
-    servicer = make_servicer(engine, telemetry)
+    servicer = make_servicer(engine, telemetry, audit)
 
     async def close():
         if hasattr(servicer, "close"):

@@ -15,8 +15,8 @@ from services.telemetry import Telemetry
 def create(settings: Settings, engine=None, telemetry: Telemetry | None = None, audit_engine=None) -> Service:
     return wire_service(
         "ingest", settings, engine, telemetry,
-        lambda engine, tel: IngestServicer(
-            DossierStore(engine, tel.tracer), CatalogClient(settings.catalog_addr, tel), tel
+        lambda engine, tel, audit: IngestServicer(
+            DossierStore(engine, tel.tracer, audit), CatalogClient(settings.catalog_addr, tel), tel
         ),
         ingest_pb2_grpc.add_IngestServiceServicer_to_server, POLICIES, audit_engine,
     )

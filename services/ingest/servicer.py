@@ -13,7 +13,7 @@ from dosis.v1 import ingest_pb2, ingest_pb2_grpc
 from services.catalog.client import CatalogClient
 from services.common import errors
 from services.common.auth import Identity, Policy
-from services.common.calls import current_identity
+from services.common.calls import change_event, change_recorded, current_identity
 from services.common.errors import Violation
 from services.ingest import csv_batch
 from services.ingest.validation import validate_status
@@ -60,16 +60,23 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._telemetry.count_outcome(name, identity.supplier_id)
 
     async def _push(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> int:
-        stored = await self._submit(request, identity)
-        return _OUTCOMES[await stored]
+        stored = await self._submit(request, identity, one_call=True)
+        outcome = _OUTCOMES[await stored]
+        if self._store.writes_audit:
+            change_recorded()
+        return outcome
 
-    async def _submit(self, request: ingest_pb2.PushStatusRequest, identity: Identity) -> asyncio.Future:
-        """Validate, check the product, and queue the status for storage (in call order)."""
+    async def _submit(
+        self, request: ingest_pb2.PushStatusRequest, identity: Identity, one_call: bool = False
+    ) -> asyncio.Future:
+        """Validate, check the product, and queue the status for storage (in call order);
+        a PushStatus (one_call) with its call's audit event, committed with it."""
         if not request.HasField("status"):
             raise errors.invalid_argument([Violation("status", "MISSING_STATUS", "is required")])
         values = validate_status(request.status)
         await self._check_product(values["product_id"], identity)
-        return self._store.submit(identity.supplier_id, values)
+        event = change_event(values["enterprise_number"], 1) if one_call and self._store.writes_audit else None
+        return self._store.submit(identity.supplier_id, values, event)
 
     async def _check_product(self, product_id: str, identity: Identity) -> None:
         check = await self._catalog.check_product(product_id, identity.supplier_id, identity.token)
@@ -201,8 +208,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def DeleteDossier(self, request, context):
         identity = current_identity()
         errors.require(request, "product_id", "dossier_id")
-        if not await self._store.delete(identity.supplier_id, request.product_id, request.dossier_id):
+        event = change_event("", 1) if self._store.writes_audit else None
+        if not await self._store.delete(identity.supplier_id, request.product_id, request.dossier_id, event):
             raise errors.not_found("DOSSIER_NOT_FOUND", "this supplier has no such dossier")
+        if event is not None:
+            change_recorded()
         return ingest_pb2.DeleteDossierResponse()
 
     async def close(self) -> None:

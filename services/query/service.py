@@ -18,7 +18,7 @@ from services.telemetry import Telemetry
 def create(settings: Settings, engine=None, telemetry: Telemetry | None = None, audit_engine=None) -> Service:
     return wire_service(
         "query", settings, engine, telemetry,
-        lambda engine, tel: QueryServicer(
+        lambda engine, tel, audit: QueryServicer(
             DossierStore(engine, tel.tracer), CatalogClient(settings.catalog_addr, tel), tel, settings.catalog_token
         ),
         query_pb2_grpc.add_QueryServiceServicer_to_server, POLICIES, audit_engine,

@@ -6,10 +6,14 @@ any UPDATE and any DELETE of an event younger than 30 days; on PostgreSQL the se
 gets INSERT and SELECT only, see grant_service_role, and prunes through a SECURITY DEFINER
 function).
 
-Writes are grouped like pushes (store.writer): whatever events are waiting go in one
-transaction, and each caller is answered once its event is committed, so an event costs a
-share of one commit, not a commit of its own. A call is answered only after its event is
-durable (services.common.calls awaits record()).
+A call that changes dossiers or products in one transaction (PushStatus, DeleteDossier,
+UpsertProduct) has its event written in that same transaction when the audit trail shares
+the store's database (a transactional outbox: insert_events, called by the store's write
+paths), so the change and its event commit together or not at all. Every other event goes
+through AuditStore.record: whatever events are waiting go in one transaction, and each
+caller is answered once its event is committed, so an event costs a share of one commit,
+not a commit of its own. A call is answered only after its event is durable
+(services.common.calls).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel
 
 from services.store.engine import UtcDateTime
@@ -77,8 +81,21 @@ class AuditQuery:
     rpc: str = ""
 
 
+def event_rows(entries: list[AuditEntry]) -> list[dict]:
+    """The rows of these events: each gets its id and the time it is recorded."""
+    now = datetime.now(UTC)
+    return [{"event_id": str(uuid.uuid4()), "time": now, **entry.__dict__} for entry in entries]
+
+
+def insert_events(connection: Connection, entries: list[AuditEntry]) -> None:
+    """Append events inside the caller's transaction (the change they record, or a batch)."""
+    if entries:
+        connection.execute(sa.insert(AuditRow.__table__), event_rows(entries))
+
+
 class AuditStore:
     def __init__(self, engine: Engine):
+        self.engine = engine  # the store's write paths add events in their own transaction here
         self._engine = engine
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
@@ -90,12 +107,7 @@ class AuditStore:
             # A clean context: the writer must not inherit the first caller's trace.
             self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
         future = asyncio.get_running_loop().create_future()
-        row = {
-            "event_id": str(uuid.uuid4()),
-            "time": datetime.now(UTC),
-            **entry.__dict__,
-        }
-        await self._queue.put((row, future))
+        await self._queue.put((entry, future))
         await future
 
     async def _run(self) -> None:
@@ -104,7 +116,7 @@ class AuditStore:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await asyncio.to_thread(self._insert, [row for row, _ in batch])
+                await asyncio.to_thread(self._insert, [entry for entry, _ in batch])
                 error = None
             except Exception as exc:  # noqa: BLE001 - every waiting call fails with it
                 error = exc
@@ -116,9 +128,9 @@ class AuditStore:
                 else:
                     future.set_exception(error)
 
-    def _insert(self, rows: list[dict]) -> None:
+    def _insert(self, entries: list[AuditEntry]) -> None:
         with self._engine.begin() as connection:
-            connection.execute(sa.insert(AuditRow.__table__), rows)
+            insert_events(connection, entries)
 
     async def close(self) -> None:
         if self._task is not None:

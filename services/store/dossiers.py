@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.store import repository
+from services.store.audit import AuditEntry, AuditStore
 from services.store.lists import ListLoad
 from services.store.models import Dossier
 from services.store.outcomes import Outcome
@@ -22,23 +23,28 @@ from services.store.writer import GroupWriter
 
 
 class DossierStore:
-    def __init__(self, engine: Engine, tracer: trace.Tracer | None = None):
+    def __init__(self, engine: Engine, tracer: trace.Tracer | None = None, audit: AuditStore | None = None):
         self._engine = engine
         self._tracer = tracer or trace.NoOpTracer()
         self._writer = GroupWriter(engine, self._tracer)
+        # The audit trail shares this database: a change's event is written in its own
+        # transaction (store.audit: the outbox).
+        self.writes_audit = audit is not None and audit.engine is engine
 
-    def submit(self, supplier_id: str, values: dict) -> asyncio.Future[Outcome]:
+    def submit(self, supplier_id: str, values: dict, event: AuditEntry | None = None) -> asyncio.Future[Outcome]:
         """Queue one validated status (validation's column values) for the next group
-        commit; the future resolves to its outcome once it is durable. Statuses are stored
-        in the order they were submitted."""
-        return self._writer.submit(supplier_id, values)
+        commit, with its call's audit event when writes_audit; the future resolves to its
+        outcome once it is durable. Statuses are stored in the order they were submitted."""
+        return self._writer.submit(supplier_id, values, event if self.writes_audit else None)
 
-    async def delete(self, supplier_id: str, product_id: str, dossier_id: str) -> bool:
-        """Remove one dossier of this supplier; whether there was one."""
+    async def delete(self, supplier_id: str, product_id: str, dossier_id: str, event: AuditEntry | None = None) -> bool:
+        """Remove one dossier of this supplier (with its call's audit event when
+        writes_audit); whether there was one."""
+        events = [event] if event is not None and self.writes_audit else []
 
         def delete() -> bool:
             with Session(self._engine) as session:
-                return repository.delete_dossier(session, supplier_id, product_id, dossier_id)
+                return repository.delete_dossier(session, supplier_id, product_id, dossier_id, events)
 
         return await asyncio.to_thread(delete)
 

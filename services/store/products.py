@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
+from services.store.audit import AuditEntry, AuditStore, insert_events
 from services.store.engine import UtcDateTime
 
 
@@ -81,8 +82,10 @@ class CatalogStore:
     """Products for the catalog service (async: the work runs in worker threads) and for
     imports (sync). Rows come back detached with their values loaded."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, audit: AuditStore | None = None):
         self._engine = engine
+        # The audit trail shares this database: a change's event goes in its transaction.
+        self.writes_audit = audit is not None and audit.engine is engine
 
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
@@ -100,15 +103,19 @@ class CatalogStore:
     async def list(self, after_id: str | None, limit: int) -> list[ProductRow]:
         return await self._read(list_products, after_id, limit)
 
-    async def upsert(self, data: ProductData) -> ProductRow:
-        return await asyncio.to_thread(self.upsert_all, [data])
+    async def upsert(self, data: ProductData, event: AuditEntry | None = None) -> ProductRow:
+        """Create or replace a product, with its call's audit event when writes_audit."""
+        events = [event] if event is not None and self.writes_audit else []
+        return await asyncio.to_thread(self.upsert_all, [data], events)
 
-    def upsert_all(self, products: Iterable[ProductData]) -> ProductRow | None:
-        """Create or replace products in one transaction; the last one's row."""
+    def upsert_all(self, products: Iterable[ProductData], events: list[AuditEntry] = ()) -> ProductRow | None:
+        """Create or replace products in one transaction (with the audit events of the call
+        that changes them); the last one's row."""
         row = None
         with self._session() as session, session.begin():
             for data in products:
                 row = upsert_product(session, data)
+            insert_events(session.connection(), list(events))
         return row
 
     def count(self) -> int:

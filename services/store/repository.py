@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
+from services.store.audit import AuditEntry, insert_events
 from services.store.models import CONTENT_FIELDS, Dossier
 from services.store.outcomes import Outcome, judge
 from services.store.retry import retrying
@@ -28,13 +29,17 @@ Key = tuple[str, str, str]  # (supplier_id, product_id, dossier_id): a dossier's
 _READ_CHUNK = 500
 
 
-def upsert_status(session: Session, supplier_id: str, values: dict, now: datetime | None = None) -> Outcome:
-    """Store one validated status in its own transaction."""
+def upsert_status(
+    session: Session, supplier_id: str, values: dict, now: datetime | None = None, events: list[AuditEntry] = ()
+) -> Outcome:
+    """Store one validated status in its own transaction, with its call's audit events."""
     now = now or datetime.now(UTC)
 
     def transaction() -> Outcome:
         with session.begin():
-            return upsert_many(session, [(supplier_id, values)], now)[0]
+            outcome = upsert_many(session, [(supplier_id, values)], now)[0]
+            insert_events(session.connection(), list(events))
+            return outcome
 
     return retrying(transaction)
 
@@ -127,7 +132,11 @@ def _read_locked(session: Session, keys: set[Key]) -> dict[Key, dict]:
     return found
 
 
-def delete_dossier(session: Session, supplier_id: str, product_id: str, dossier_id: str) -> bool:
+def delete_dossier(
+    session: Session, supplier_id: str, product_id: str, dossier_id: str, events: list[AuditEntry] = ()
+) -> bool:
+    """Remove one dossier of this supplier, with its call's audit events (which say it was
+    removed: written only when it was), in one transaction; whether there was one."""
     with session.begin():
         result = session.execute(
             sa.delete(Dossier).where(
@@ -136,6 +145,8 @@ def delete_dossier(session: Session, supplier_id: str, product_id: str, dossier_
                 Dossier.dossier_id == dossier_id,
             )
         )
+        if result.rowcount > 0:
+            insert_events(session.connection(), list(events))
         return result.rowcount > 0
 
 

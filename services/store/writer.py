@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.store import bulk, repository
+from services.store.audit import AuditEntry, insert_events
 from services.store.models import as_row
 from services.store.outcomes import Outcome
 from services.store.retry import retrying
@@ -53,6 +54,7 @@ class _Pending:
     values: dict
     span: trace.Span  # the caller's (its server span): the batch's parent or a link
     future: asyncio.Future
+    event: AuditEntry | None = None  # the call's audit event, committed with its status
 
 
 # The SDK's default span limit (OTEL_SPAN_LINK_COUNT_LIMIT): it would drop links past it.
@@ -83,15 +85,16 @@ class GroupWriter:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
 
-    def submit(self, supplier_id: str, values: dict) -> asyncio.Future:
-        """Queue one validated status; the future resolves once it is committed. Statuses
-        are stored in the order they were submitted."""
+    def submit(self, supplier_id: str, values: dict, event: AuditEntry | None = None) -> asyncio.Future:
+        """Queue one validated status (and its call's audit event, written in the same
+        transaction); the future resolves once it is committed. Statuses are stored in the
+        order they were submitted."""
         if self._task is None:
             self._queue = asyncio.Queue()
             # A clean context: the writer must not inherit the first caller's trace.
             self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(supplier_id, values, trace.get_current_span(), future))
+        self._queue.put_nowait(_Pending(supplier_id, values, trace.get_current_span(), future, event))
         return future
 
     async def close(self) -> None:
@@ -146,30 +149,39 @@ class GroupWriter:
     def _store_batch(self, batch: list[_Pending]) -> list[Outcome | Exception]:
         now = datetime.now(timezone.utc)
         items = [(p.supplier_id, p.values) for p in batch]
+        events = [p.event for p in batch if p.event is not None]
         set_based = _one_supplier_distinct(batch, self._engine.dialect.name)
 
         def transaction() -> list[Outcome]:
             if set_based:
-                return self._store_set_based(batch[0].supplier_id, [as_row(p.values) for p in batch], now)
+                return self._store_set_based(batch[0].supplier_id, [as_row(p.values) for p in batch], now, events)
             with Session(self._engine) as session, session.begin():
-                return repository.upsert_many(session, items, now)
+                outcomes = repository.upsert_many(session, items, now)
+                insert_events(session.connection(), events)
+                return outcomes
 
         try:
             return retrying(transaction)
         except Exception:  # noqa: BLE001 - races lost every time, or an item at fault: find it below
             return [self._store_one(p, now) for p in batch]
 
-    def _store_set_based(self, supplier_id: str, rows: list[tuple], now: datetime) -> list[Outcome]:
+    def _store_set_based(
+        self, supplier_id: str, rows: list[tuple], now: datetime, events: list[AuditEntry]
+    ) -> list[Outcome]:
         """A large batch of one supplier (a stream, mostly) the way CSV lists are stored:
         staged, then judged and written by the database in a few statements."""
         with self._engine.connect() as connection:
             bulk.stage(connection, rows)
             with connection.begin():
-                return bulk.store_each(connection, supplier_id, now)
+                outcomes = bulk.store_each(connection, supplier_id, now)
+                insert_events(connection, events)
+                return outcomes
 
     def _store_one(self, pending: _Pending, now: datetime) -> Outcome | Exception:
         try:
             with Session(self._engine) as session:
-                return repository.upsert_status(session, pending.supplier_id, pending.values, now)
+                return repository.upsert_status(
+                    session, pending.supplier_id, pending.values, now, [pending.event] if pending.event else []
+                )
         except Exception as exc:  # noqa: BLE001 - this caller gets the error, the others their outcome
             return exc
