@@ -10,8 +10,8 @@ import click
 import grpc
 
 from dosis.client import bearer
-from dosis.v1 import dossier_status_pb2 as pb
 from dosis.v1 import audit_pb2, audit_pb2_grpc, ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
+from dosis.v1 import dossier_status_pb2 as pb
 from services.cli.failures import fail, rpc_failure
 from services.common import labels
 from services.common.auth import ADMIN_ROLES, mint_dev_token
