@@ -1,8 +1,9 @@
 """What an operator uses: run the services (up, serve), migrate the stores, the development
-key pair, and the catalog's product import."""
+key pair, the catalog's product import, and the retention purge."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from dataclasses import replace
 
@@ -119,4 +120,24 @@ def catalog_import(settings: Settings, source: str, mapping: str | None) -> None
     click.echo(f"imported {count} products")
 
 
-COMMANDS = (up, serve, migrate, keys, catalog)
+@click.command()
+@click.pass_obj
+def purge(settings: Settings) -> None:
+    """Delete the dossiers whose visible_until has passed, now; print how many.
+
+    The ingest service does the same every DOSIS_PURGE_INTERVAL seconds."""
+    from services.ingest.purge import run_purge
+    from services.store.dossiers import DossierStore
+    from services.store.engine import make_engine, schema_error
+
+    engine = make_engine(settings.database_url)
+    try:
+        if (problem := schema_error(engine, "store")) is not None:
+            fail(problem)
+        count = asyncio.run(run_purge(DossierStore(engine)))
+    finally:
+        engine.dispose()
+    click.echo(f"purged {count} expired dossiers")
+
+
+COMMANDS = (up, serve, migrate, keys, catalog, purge)

@@ -1,0 +1,65 @@
+"""Retention purge: dossiers whose `visible_until` has passed are deleted.
+
+Reads hide such a dossier from that moment on; the purge removes it from the store. The
+ingest service purges every `purge_interval` seconds (DOSIS_PURGE_INTERVAL) in a task of its
+own; `dosis purge` runs one by hand. Both go through run_purge, the one place a purge is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from datetime import datetime, timezone
+
+from services.store.dossiers import DossierStore
+
+log = logging.getLogger(__name__)
+
+
+async def run_purge(store: DossierStore, now: datetime | None = None) -> int:
+    """Delete the dossiers whose visible_until is at or before `now` (default: now); how many.
+
+    The single call site of every purge (the periodic task and `dosis purge`).
+    """
+    count = await store.purge_expired(now or datetime.now(timezone.utc))
+    # AUDIT (issue 21, item 3): each purge is one audit event with its count; write it here.
+    return count
+
+
+class PeriodicPurge:
+    """A purge every `interval` seconds (the first one interval after start); 0 or less:
+    none. A failed purge (the database away, …) is logged and tried again at the next
+    interval: it never stops the service."""
+
+    def __init__(self, interval: float):
+        self._interval = interval
+        self._task: asyncio.Task | None = None
+
+    def start(self, store: DossierStore) -> None:
+        """Start purging (from within the service's event loop)."""
+        if self._interval > 0 and self._task is None:
+            # A clean context: the task must not inherit the starting code's trace.
+            self._task = asyncio.get_running_loop().create_task(self._run(store), context=contextvars.Context())
+
+    async def stop(self) -> None:
+        """Cancel the task; a purge under way stops after its current transaction."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self, store: DossierStore) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                count = await run_purge(store)
+            except Exception as exc:  # noqa: BLE001 - log and try again next time
+                # The exception's type only: database errors may quote rows.
+                log.warning("purge of expired dossiers failed (%s); next try in %g s", type(exc).__name__,
+                            self._interval)
+            else:
+                log.info("purged %d expired dossiers", count)
