@@ -5,7 +5,6 @@ and survives a failing database; `dosis purge` runs one by hand."""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -23,7 +22,7 @@ from services.store.dossiers import DossierStore
 from services.store.engine import make_engine, migrate
 from services.store.purge import purge_batches, purge_expired
 from tests.conftest import start_stack
-from tests.helpers import UTC, bearer, push_request, status
+from tests.helpers import UTC, bearer, push_request, status, wait_until
 
 T0 = datetime(2019, 6, 1, 12, 0, tzinfo=UTC)  # the seeds are validated as of then
 SUPPLIER = "PURGE-TEST"
@@ -42,15 +41,6 @@ def seed(engine, untils: dict[str, datetime | None]) -> None:
 def remaining(engine) -> list[str]:
     with engine.connect() as connection:
         return list(connection.execute(sa.text("SELECT dossier_id FROM dossiers ORDER BY dossier_id")).scalars())
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_only_expired_dossiers_are_purged(stores):

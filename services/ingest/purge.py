@@ -8,6 +8,7 @@ own; `dosis purge` runs one by hand. Both go through run_purge, the one place a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from datetime import datetime, timezone
@@ -44,13 +45,11 @@ class PeriodicPurge:
 
     async def stop(self) -> None:
         """Cancel the task; a purge under way stops after its current transaction."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self, store: DossierStore) -> None:
         while True:
