@@ -49,6 +49,9 @@ class Settings:
     log_format: str = ""
     # The client commands' bearer token (DOSIS_TOKEN); the services never use it.
     token: str = ""
+    # Seconds between two purges of expired dossiers (visible_until passed) in the ingest
+    # service; 0 (or less) disables them (`dosis purge` still runs one by hand).
+    purge_interval: float = 3600.0
     # The OTEL_* variables, for telemetry (and for the SDK exporters in the children).
     otel: Mapping[str, str] = field(default_factory=dict)
     # The audit trail's store (every service writes its calls' events there; query reads
@@ -88,6 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("DOSIS_LOG_LEVEL") or "INFO",
         log_format=env.get("DOSIS_LOG_FORMAT") or "",
         token=env.get("DOSIS_TOKEN") or "",
+        purge_interval=float(env.get("DOSIS_PURGE_INTERVAL") or 3600),
         otel={key: value for key, value in env.items() if key.startswith("OTEL_")},
         audit_database_url=env.get("DOSIS_AUDIT_DATABASE_URL") or database_url,
         audit_retention_days=_retention_days(env.get("DOSIS_AUDIT_RETENTION_DAYS")),
@@ -126,8 +130,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DOSIS_TOKEN": settings.token,
         "DOSIS_AUDIT_DATABASE_URL": settings.audit_database_url,
         "DOSIS_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
+        "DOSIS_PURGE_INTERVAL": _seconds(settings.purge_interval),
         **settings.otel,
     }
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def child_env(settings: Settings) -> dict[str, str]:

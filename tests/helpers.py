@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -70,6 +71,16 @@ def rpc_error(call, *args, **kwargs) -> ErrorDetails:
     with pytest.raises(grpc.RpcError) as info:
         call(*args, **kwargs)
     return error_details(info.value)
+
+
+def wait_until(condition, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll `condition` until it holds or `timeout` seconds have passed; whether it holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
 
 
 __all__ = ["bearer", "rpc_error", "status", "push_request", "ts", "UTC"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent import futures
 
 import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from tests.helpers import wait_until
 
 
 class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer):
@@ -67,12 +68,7 @@ class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_
             return b"".join(r.SerializeToString() for r in self.trace_requests + self.metric_requests)
 
     def wait_for(self, condition, timeout: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.1)
-        return condition()
+        return wait_until(condition, timeout, interval=0.1)
 
 
 def _service_name(resource) -> str:

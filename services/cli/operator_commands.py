@@ -1,8 +1,9 @@
 """What an operator uses: run the services (up, serve), migrate the stores, the development
-key pair, and the catalog's product import."""
+key pair, the catalog's product import, and the retention purge."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from dataclasses import replace
 
@@ -124,4 +125,38 @@ def catalog_import(settings: Settings, source: str, mapping: str | None) -> None
     click.echo(f"imported {count} products")
 
 
-COMMANDS = (up, serve, migrate, keys, catalog)
+@click.command()
+@click.pass_obj
+def purge(settings: Settings) -> None:
+    """Delete the dossiers whose visible_until has passed, now; print how many.
+
+    The ingest service does the same every DOSIS_PURGE_INTERVAL seconds."""
+    from services.ingest.purge import run_purge
+    from services.store.audit import AuditStore
+    from services.store.dossiers import DossierStore
+    from services.store.engine import make_engine, same_database, schema_error
+
+    engine = make_engine(settings.database_url)
+    audit_engine = engine if same_database(engine, settings.audit_database_url) else make_engine(
+        settings.audit_database_url
+    )
+
+    async def purge_once() -> int:
+        audit = AuditStore(audit_engine)
+        try:
+            return await run_purge(DossierStore(engine), audit, settings.audit_retention_days, "dosis-cli")
+        finally:
+            await audit.close()
+
+    try:
+        for problem in (schema_error(engine, "store"), schema_error(audit_engine, "audit")):
+            if problem is not None:
+                fail(problem)
+        count = asyncio.run(purge_once())
+    finally:
+        engine.dispose()
+        audit_engine.dispose()
+    click.echo(f"purged {count} expired dossiers")
+
+
+COMMANDS = (up, serve, migrate, keys, catalog, purge)

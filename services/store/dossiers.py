@@ -2,18 +2,19 @@
 
 Blocking database work runs in worker threads (asyncio.to_thread), so the grpc.aio event
 loop never waits on I/O. Pushes go through the group-commit writer; reads, deletes and CSV
-lists through the repository and store.lists.
+lists through the repository and store.lists; the retention purge through store.purge.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from opentelemetry import context, trace
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.store import repository
+from services.store import purge, repository
 from services.store.audit import AuditEntry, AuditStore
 from services.store.lists import ListLoad
 from services.store.models import Dossier
@@ -47,6 +48,16 @@ class DossierStore:
                 return repository.delete_dossier(session, supplier_id, product_id, dossier_id, events)
 
         return await asyncio.to_thread(delete)
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete the dossiers whose visible_until is at or before `now` (store.purge: short
+        transactions, each in a worker thread); how many. Cancelled, it stops after the
+        transaction under way."""
+        batches = purge.purge_batches(self._engine, now)
+        purged = 0
+        while (deleted := await asyncio.to_thread(next, batches, None)) is not None:
+            purged += deleted
+        return purged
 
     async def list_visible(
         self, enterprise_number: str, viewer: Viewer, filters: ListFilter, after: Position | None, limit: int
