@@ -45,6 +45,11 @@ class Settings:
     log_format: str = ""
     # The client commands' bearer token (DOSIS_TOKEN); the services never use it.
     token: str = ""
+    # Per-supplier ingest rate limit (services.ingest.rate_limit): statuses a second and the
+    # bucket's size. A rate of 0 is no limit. The defaults are far above what one supplier
+    # sends (the benchmarks push 2,000-5,000 a second): set them for a shared production.
+    ingest_rate: int = 20_000
+    ingest_burst: int = 40_000
     # The OTEL_* variables, for telemetry (and for the SDK exporters in the children).
     otel: Mapping[str, str] = field(default_factory=dict)
 
@@ -79,6 +84,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("DOSIS_LOG_LEVEL") or "INFO",
         log_format=env.get("DOSIS_LOG_FORMAT") or "",
         token=env.get("DOSIS_TOKEN") or "",
+        ingest_rate=(rate := int(env.get("DOSIS_INGEST_RATE") or 20_000)),
+        ingest_burst=int(env.get("DOSIS_INGEST_BURST") or 2 * rate),
         otel={key: value for key, value in env.items() if key.startswith("OTEL_")},
     )
 
@@ -101,6 +108,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DOSIS_LOG_LEVEL": settings.log_level,
         "DOSIS_LOG_FORMAT": settings.log_format,
         "DOSIS_TOKEN": settings.token,
+        "DOSIS_INGEST_RATE": str(settings.ingest_rate),
+        "DOSIS_INGEST_BURST": str(settings.ingest_burst),
         **settings.otel,
     }
 

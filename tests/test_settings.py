@@ -32,6 +32,8 @@ def every_variable(tmp_path) -> dict[str, str]:
         "DOSIS_LOG_LEVEL": "DEBUG",
         "DOSIS_LOG_FORMAT": "text",
         "DOSIS_TOKEN": "client-token",
+        "DOSIS_INGEST_RATE": "500",
+        "DOSIS_INGEST_BURST": "50",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     }

@@ -27,11 +27,12 @@ class DossierStore:
         self._tracer = tracer or trace.NoOpTracer()
         self._writer = GroupWriter(engine, self._tracer)
 
-    def submit(self, supplier_id: str, values: dict) -> asyncio.Future[Outcome]:
+    async def submit(self, supplier_id: str, values: dict) -> asyncio.Future[Outcome]:
         """Queue one validated status (validation's column values) for the next group
-        commit; the future resolves to its outcome once it is durable. Statuses are stored
-        in the order they were submitted."""
-        return self._writer.submit(supplier_id, values)
+        commit, waiting while the writer's bounded queue is full (backpressure); the future
+        resolves to its outcome once it is durable. Statuses are stored in the order they
+        were submitted."""
+        return await self._writer.submit(supplier_id, values)
 
     async def delete(self, supplier_id: str, product_id: str, dossier_id: str) -> bool:
         """Remove one dossier of this supplier; whether there was one."""
