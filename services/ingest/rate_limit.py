@@ -21,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
+_EPSILON = 1e-9
+
+
 @dataclass
 class _Bucket:
     tokens: float
@@ -51,8 +54,8 @@ class RateLimiter:
         else:
             bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
             bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= 1.0 - _EPSILON:  # refills by float steps may fall a hair short
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
             return 0.0
         return (1.0 - bucket.tokens) / self.rate
 
