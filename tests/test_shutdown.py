@@ -4,6 +4,7 @@ SIGTERM lets calls in flight finish and refuses new ones; a service that dies un
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,51 +33,50 @@ from tests.test_end_to_end import dosis_env  # noqa: F401 - a fixture
 from tests.test_limits import database_locked
 
 
-def start_up(env, stderr_path):
+@contextlib.contextmanager
+def dosis_up(env, stderr_path):
     """`dosis up` in a session of its own (so no signal reaches its children but through it),
-    once it is ready; (process, its three children's pids)."""
+    once it is ready; (process, its three children's pids). Whatever is left is killed at the end."""
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "services", "up"], env=env, stdout=subprocess.PIPE, stderr=stderr,
             text=True, start_new_session=True,
         )
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        if line.startswith("Ctrl-C stops") or time.monotonic() > deadline:
-            break
-    assert process.poll() is None, stderr_path.read_text()
-    pids = children(process.pid)
-    assert len(pids) == 3, [command_line(p) for p in pids]
-    return process, pids
+    pids = []
+    try:
+        deadline = time.monotonic() + 60
+        for line in process.stdout:
+            if line.startswith("Ctrl-C stops") or time.monotonic() > deadline:
+                break
+        assert process.poll() is None, stderr_path.read_text()
+        pids = children(process.pid)
+        assert len(pids) == 3, [command_line(p) for p in pids]
+        yield process, pids
+    finally:
+        for pid in [process.pid, *pids]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def assert_all_stopped(process, pids, env, exit_code: int) -> None:
+    assert process.wait(timeout=30) == exit_code
+    assert wait_gone(pids, timeout=5) == []
+    assert processes_of_state_dir(env["DOSIS_STATE_DIR"]) == []
 
 
 def test_sigterm_to_dosis_up_alone_stops_all_three_services(dosis_env, tmp_path):  # noqa: F811
     """(SIGINT to the parent alone: test_end_to_end's clean stop.)"""
-    process, pids = start_up(dosis_env, tmp_path / "stderr.log")
-    try:
+    with dosis_up(dosis_env, tmp_path / "stderr.log") as (process, pids):
         os.kill(process.pid, signal.SIGTERM)  # the parent only, not its process group
-        assert process.wait(timeout=30) == 0
-        assert wait_gone(pids, timeout=5) == []
-        assert processes_of_state_dir(dosis_env["DOSIS_STATE_DIR"]) == []
-    finally:
-        for pid in [process.pid, *pids]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        assert_all_stopped(process, pids, dosis_env, 0)
 
 
 def test_a_service_that_dies_under_dosis_up_is_reported_in_one_line(dosis_env, tmp_path):  # noqa: F811
     stderr_path = tmp_path / "stderr.log"
-    process, pids = start_up(dosis_env, stderr_path)
-    try:
+    with dosis_up(dosis_env, stderr_path) as (process, pids):
         (ingest,) = [p for p in pids if "serve ingest" in command_line(p)]
         kill_hard(ingest)
-        assert process.wait(timeout=30) == 1
-        assert wait_gone(pids, timeout=5) == []
-        assert processes_of_state_dir(dosis_env["DOSIS_STATE_DIR"]) == []
-    finally:
-        for pid in [process.pid, *pids]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        assert_all_stopped(process, pids, dosis_env, 1)
     reports = [line for line in stderr_path.read_text().splitlines() if "dosis-ingest" in line and "SIGKILL" in line]
     assert len(reports) == 1, stderr_path.read_text()
     assert reports[0].endswith("dosis-ingest was killed by SIGKILL; stopping the others")
