@@ -109,8 +109,20 @@ def wait_serving(address: str, service: str, timeout: float) -> bool:
     return False
 
 
+def exit_description(returncode: int) -> str:
+    """How a child ended, for a person: "exited with code 3", "was killed by SIGKILL"."""
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
 def up(settings: Settings, on_ready) -> int:
-    """Start the three services as child processes; stop them all on Ctrl-C or SIGTERM."""
+    """Start the three services as child processes; stop them all on Ctrl-C or SIGTERM (to
+    this process alone or to its process group). A child that dies on its own is reported
+    in one line; the others are then stopped and `dosis up` exits with 1."""
     settings = prepare(settings)
     env = child_env(settings)
     children: dict[str, subprocess.Popen] = {}
@@ -124,6 +136,8 @@ def up(settings: Settings, on_ready) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         for name in START_ORDER:
+            if stopping:
+                return 0
             children[name] = subprocess.Popen([sys.executable, "-m", "services", "serve", name], env=env)
             if not wait_serving(settings.addr(name), SERVICE_NAMES[name], timeout=30):
                 log.error("dosis-%s did not become healthy on %s", name, settings.addr(name))
@@ -132,7 +146,7 @@ def up(settings: Settings, on_ready) -> int:
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
-                    log.error("dosis-%s exited with code %s; stopping the others", name, child.returncode)
+                    log.error("dosis-%s %s; stopping the others", name, exit_description(child.returncode))
                     return 1
             time.sleep(0.2)
         return 0
@@ -145,6 +159,7 @@ def up(settings: Settings, on_ready) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+                child.wait()
 
 
 def run_service(name: str, settings: Settings) -> None:

@@ -52,6 +52,11 @@ class Settings:
     # Seconds between two purges of expired dossiers (visible_until passed) in the ingest
     # service; 0 (or less) disables them (`dosis purge` still runs one by hand).
     purge_interval: float = 3600.0
+    # Per-supplier ingest rate limit (services.ingest.rate_limit): statuses a second and the
+    # bucket's size. A rate of 0 is no limit. The defaults are far above what one supplier
+    # sends (the benchmarks push 2,000-5,000 a second): set them for a shared production.
+    ingest_rate: int = 20_000
+    ingest_burst: int = 40_000
     # The OTEL_* variables, for telemetry (and for the SDK exporters in the children).
     otel: Mapping[str, str] = field(default_factory=dict)
     # The audit trail's store (every service writes its calls' events there; query reads
@@ -92,6 +97,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=env.get("DOSIS_LOG_FORMAT") or "",
         token=env.get("DOSIS_TOKEN") or "",
         purge_interval=float(env.get("DOSIS_PURGE_INTERVAL") or 3600),
+        ingest_rate=(rate := int(env.get("DOSIS_INGEST_RATE") or 20_000)),
+        ingest_burst=int(env.get("DOSIS_INGEST_BURST") or 2 * rate),
         otel={key: value for key, value in env.items() if key.startswith("OTEL_")},
         audit_database_url=env.get("DOSIS_AUDIT_DATABASE_URL") or database_url,
         audit_retention_days=_retention_days(env.get("DOSIS_AUDIT_RETENTION_DAYS")),
@@ -131,6 +138,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "DOSIS_AUDIT_DATABASE_URL": settings.audit_database_url,
         "DOSIS_AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
         "DOSIS_PURGE_INTERVAL": _seconds(settings.purge_interval),
+        "DOSIS_INGEST_RATE": str(settings.ingest_rate),
+        "DOSIS_INGEST_BURST": str(settings.ingest_burst),
         **settings.otel,
     }
 

@@ -31,7 +31,7 @@ def store_all(engine, statuses: list[tuple[str, dict]]) -> list[Outcome]:
 
     async def run():
         group = GroupWriter(engine, trace.NoOpTracer())
-        futures = [group.submit(supplier, v) for supplier, v in statuses]
+        futures = [await group.submit(supplier, v) for supplier, v in statuses]  # no wait: room
         try:
             return await asyncio.gather(*futures)
         finally:

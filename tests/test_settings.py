@@ -35,6 +35,8 @@ def every_variable(tmp_path) -> dict[str, str]:
         "DOSIS_AUDIT_DATABASE_URL": "postgresql+psycopg://dosis@db:5432/dosis_audit",
         "DOSIS_AUDIT_RETENTION_DAYS": "400",
         "DOSIS_PURGE_INTERVAL": "600",
+        "DOSIS_INGEST_RATE": "500",
+        "DOSIS_INGEST_BURST": "50",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     }

@@ -1,17 +1,19 @@
 """Domain errors and their one mapping to gRPC status.
 
 Code anywhere raises a DosisError; the call wrapper in services.common.calls turns it into
-a google.rpc.Status carrying one ErrorInfo (domain "dosis", an UPPER_SNAKE reason) and,
-for invalid input, one BadRequest that names every bad field. grpcio-status carries that
+a google.rpc.Status carrying one ErrorInfo (domain "dosis", an UPPER_SNAKE reason),
+for invalid input one BadRequest that names every bad field, and for a caller that should
+come back later (a rate limit) one RetryInfo with the delay to wait. grpcio-status carries that
 Status in the grpc-status-details-bin trailer, with its code and message as the call's own.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -33,13 +35,16 @@ class DosisError(Exception):
         message: str,
         violations: list[Violation] | None = None,
         metadata: dict[str, str] | None = None,
+        retry_delay: float | None = None,
     ):
+        """retry_delay: seconds the caller should wait before trying again (a RetryInfo)."""
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.violations = list(violations or [])
         self.metadata = dict(metadata or {})
+        self.retry_delay = retry_delay
 
     def to_status(self) -> status_pb2.Status:
         details = []
@@ -59,6 +64,13 @@ class DosisError(Exception):
                 )
             )
             details.append(bad)
+        if self.retry_delay is not None:
+            delay = duration_pb2.Duration()
+            # Whole milliseconds, rounded up: a caller that waits this long is not refused again.
+            delay.FromMilliseconds(max(1, math.ceil(self.retry_delay * 1000)))
+            retry = any_pb2.Any()
+            retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+            details.append(retry)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
 
     def grpc_status(self) -> grpc.Status:
@@ -110,6 +122,16 @@ def failed_precondition(reason: str, message: str) -> DosisError:
 
 def unavailable(reason: str, message: str) -> DosisError:
     return DosisError(grpc.StatusCode.UNAVAILABLE, reason, message)
+
+
+def rate_limited(supplier_id: str, retry_delay: float) -> DosisError:
+    """RESOURCE_EXHAUSTED, reason RATE_LIMITED, with a RetryInfo of `retry_delay` seconds."""
+    return DosisError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "RATE_LIMITED",
+        f"supplier {supplier_id} is over its ingest rate limit; retry after the RetryInfo delay",
+        retry_delay=retry_delay,
+    )
 
 
 def internal() -> DosisError:

@@ -2,7 +2,10 @@
 
 build_server() returns (server, port) so tests can bind port 0; every server gets the
 call interceptor (identity, errors), the library health service and server reflection.
-run() serves until SIGTERM/SIGINT, then reports NOT_SERVING and stops gracefully.
+run_until_signalled() serves until SIGTERM/SIGINT, then reports NOT_SERVING and stops
+gracefully: the listening port closes and new calls are refused (UNAVAILABLE), calls in
+flight get up to GRACE_SECONDS to finish, and only then are the service's store and
+clients closed.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ SERVICE_NAMES = {
 }
 GRACE_SECONDS = 5.0
 
+# Calls served at once, at most, per server; past it gRPC answers RESOURCE_EXHAUSTED. It
+# bounds what each call holds (a worker thread's queued read, a stream's window), far above
+# what the benchmarks run (128 concurrent callers) and room for long-lived watch streams.
+MAX_CONCURRENT_RPCS = 4096
+
+# Every message a server takes is at most 8 MiB (past it: RESOURCE_EXHAUSTED, and the server
+# goes on serving). The largest legitimate ones are a status of a few kB and an UploadBatch
+# chunk (the CLI sends 256 kB); answers stay far below the clients' default 4 MiB.
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -84,7 +95,9 @@ async def build_server(service: Service, verifier: TokenVerifier, address: str) 
     recorder = CallRecorder(service.label, service.audit) if service.audit is not None else None
     prefixes = tuple(f"/{h.full_name}/" for h in service.hosted)
     calls = CallInterceptor(verifier, policies, prefixes, service.telemetry, recorder)
-    server = aio.server(interceptors=[calls], options=_CHANNEL_OPTIONS)
+    server = aio.server(
+        interceptors=[calls], options=_CHANNEL_OPTIONS, maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS
+    )
     for hosted in service.hosted:
         hosted.register(hosted.servicer, server)
     health_servicer = health.aio.HealthServicer()

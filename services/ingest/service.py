@@ -10,6 +10,7 @@ from services.catalog.client import CatalogClient
 from services.common.server import Service
 from services.common.wiring import wire_service
 from services.ingest.purge import PeriodicPurge
+from services.ingest.rate_limit import RateLimiter
 from services.ingest.servicer import POLICIES, IngestServicer
 from services.settings import Settings
 from services.store.dossiers import DossierStore
@@ -23,7 +24,9 @@ def create(settings: Settings, engine=None, telemetry: Telemetry | None = None, 
     def servicer(engine, tel, audit):
         store = DossierStore(engine, tel.tracer, audit)
         purging.start(store, audit)
-        return IngestServicer(store, CatalogClient(settings.catalog_addr, tel), tel)
+        return IngestServicer(
+            store, CatalogClient(settings.catalog_addr, tel), tel, RateLimiter(settings.ingest_rate, settings.ingest_burst)
+        )
 
     service = wire_service(
         "ingest", settings, engine, telemetry, servicer,

@@ -16,6 +16,7 @@ from services.common.auth import Identity, Policy
 from services.common.calls import change_event, change_recorded, current_identity
 from services.common.errors import Violation
 from services.ingest import csv_batch
+from services.ingest.rate_limit import RateLimiter
 from services.ingest.validation import validate_status
 from services.store.dossiers import DossierStore
 from services.store.outcomes import Outcome
@@ -50,10 +51,18 @@ def _rejected(request: ingest_pb2.PushStatusRequest, error: errors.DosisError) -
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Validation and catalog check per call; storage through the group-commit writer."""
 
-    def __init__(self, store: DossierStore, catalog: CatalogClient, telemetry: Telemetry):
+    def __init__(
+        self, store: DossierStore, catalog: CatalogClient, telemetry: Telemetry, limiter: RateLimiter | None = None
+    ):
         self._store = store
         self._catalog = catalog
         self._telemetry = telemetry
+        self._limiter = limiter or RateLimiter(0, 0)
+
+    def _admit(self, identity: Identity) -> None:
+        """One token of the supplier's rate limit, or RESOURCE_EXHAUSTED with a RetryInfo."""
+        if delay := self._limiter.try_take(identity.supplier_id):
+            raise errors.rate_limited(identity.supplier_id, delay)
 
     def _count(self, outcome: int, identity: Identity) -> None:
         name = ingest_pb2.PushOutcome.Name(outcome).removeprefix("PUSH_OUTCOME_").lower()
@@ -76,7 +85,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         values = validate_status(request.status)
         await self._check_product(values["product_id"], identity)
         event = change_event(values["enterprise_number"], 1) if one_call and self._store.writes_audit else None
-        return self._store.submit(identity.supplier_id, values, event)
+        # Waits while the writer's queue is full: a slow database slows the callers down.
+        return await self._store.submit(identity.supplier_id, values, event)
 
     async def _check_product(self, product_id: str, identity: Identity) -> None:
         check = await self._catalog.check_product(product_id, identity.supplier_id, identity.token)
@@ -92,6 +102,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def PushStatus(self, request, context):
         identity = current_identity()
         try:
+            self._admit(identity)
             outcome = await self._push(request, identity)
         except errors.DosisError:
             self._count(ingest_pb2.PUSH_OUTCOME_REJECTED, identity)
@@ -127,6 +138,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def _read_stream(self, request_iterator, identity: Identity, window: asyncio.Queue) -> None:
         try:
             async for request in request_iterator:
+                # Over the rate limit a stream waits (flow control slows the sender) rather
+                # than refusing items: see services.ingest.rate_limit.
+                await self._limiter.take(identity.supplier_id)
                 try:
                     stored: asyncio.Future | Exception = await self._submit(request, identity)
                 except Exception as exc:  # noqa: BLE001 - answered as REJECTED in order
@@ -149,6 +163,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def UploadBatch(self, request_iterator, context):
         identity = current_identity()
+        self._admit(identity)  # one token per list, whatever its rows
         first = await anext(aiter(request_iterator), None)
         if first is None or not first.HasField("header"):
             raise errors.invalid_argument([Violation("header", "MISSING_HEADER", "the first message must be the header")])
@@ -207,6 +222,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def DeleteDossier(self, request, context):
         identity = current_identity()
+        self._admit(identity)
         errors.require(request, "product_id", "dossier_id")
         event = change_event("", 1) if self._store.writes_audit else None
         if not await self._store.delete(identity.supplier_id, request.product_id, request.dossier_id, event):

@@ -32,11 +32,14 @@ class DossierStore:
         # transaction (store.audit: the outbox).
         self.writes_audit = audit is not None and audit.engine is engine
 
-    def submit(self, supplier_id: str, values: dict, event: AuditEntry | None = None) -> asyncio.Future[Outcome]:
+    async def submit(
+        self, supplier_id: str, values: dict, event: AuditEntry | None = None
+    ) -> asyncio.Future[Outcome]:
         """Queue one validated status (validation's column values) for the next group
-        commit, with its call's audit event when writes_audit; the future resolves to its
-        outcome once it is durable. Statuses are stored in the order they were submitted."""
-        return self._writer.submit(supplier_id, values, event if self.writes_audit else None)
+        commit, with its call's audit event when writes_audit, waiting while the writer's
+        bounded queue is full (backpressure); the future resolves to its outcome once it is
+        durable. Statuses are stored in the order they were submitted."""
+        return await self._writer.submit(supplier_id, values, event if self.writes_audit else None)
 
     async def delete(self, supplier_id: str, product_id: str, dossier_id: str, event: AuditEntry | None = None) -> bool:
         """Remove one dossier of this supplier (with its call's audit event when

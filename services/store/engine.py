@@ -51,16 +51,36 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# Deadlines of database work, so that no call waits on the database without bound. SQLite:
+# a writer waits at most SQLITE_BUSY_TIMEOUT seconds for the file's write lock. PostgreSQL:
+# a statement runs at most STATEMENT_TIMEOUT_MS, waits at most LOCK_TIMEOUT_MS for a row or
+# table lock, and a new connection is given CONNECT_TIMEOUT_S; a checkout waits at most
+# SQLAlchemy's pool_timeout (30 s) for a free connection. Each ends in an OperationalError
+# that store.retry retries and the caller then gets as an error; migrations lift the
+# statement timeout (a schema change of a large table may take longer).
+SQLITE_BUSY_TIMEOUT = 30
+STATEMENT_TIMEOUT_MS = 60_000
+LOCK_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
+
+
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT})
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"options": options, "connect_timeout": CONNECT_TIMEOUT_S},
+    )
 
 
 def same_database(engine: Engine, url: str) -> bool:
@@ -113,6 +133,8 @@ def migrate(engine: Engine, store: str) -> None:
     config = _alembic_config(store)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SET LOCAL statement_timeout = 0"))
+            connection.execute(sa.text("SET LOCAL lock_timeout = 0"))  # another starter may migrate
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(store.encode())})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

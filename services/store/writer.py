@@ -9,6 +9,10 @@ The batch is stored set-based (repository.upsert_many: one locked read, one INSE
 UPDATE). A batch that fails is retried (store.retry: a concurrent writer may have created
 the same dossier); one that keeps failing is split into single-item transactions so one bad item
 never takes others down with it.
+
+The queue in front of the writer is bounded (MAX_QUEUED): when the database is slow and the
+queue is full, submit() waits for room, so callers slow down (backpressure) instead of
+growing memory; a stream then stops reading its items and gRPC flow control slows its sender.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ log = logging.getLogger(__name__)
 # As many as one stream's window (ingest.servicer.STREAM_WINDOW): a stream's items share a
 # commit (an fsync) instead of waiting for one each.
 MAX_BATCH = 1024
+# Statuses waiting for the writer, at most: four full batches (a few MB). Past it, submit()
+# waits for the writer to take a batch.
+MAX_QUEUED = 4 * MAX_BATCH
 LINGER = 0.005  # seconds a loaded writer waits for more statuses before a batch
 # Statuses of one supplier in a batch from which store.bulk costs less CPU than upsert_many
 # (measured: on SQLite at any size; on PostgreSQL from about 16, though each batch then
@@ -78,23 +85,31 @@ def _links(batch: list[_Pending], first: _Pending) -> list[trace.Link]:
 
 
 class GroupWriter:
-    def __init__(self, engine: Engine, tracer: trace.Tracer, max_batch: int = MAX_BATCH):
+    def __init__(
+        self, engine: Engine, tracer: trace.Tracer, max_batch: int = MAX_BATCH, max_queued: int = MAX_QUEUED
+    ):
         self._engine = engine
         self._tracer = tracer
         self._max_batch = max_batch
+        self.max_queued = max_queued
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task | None = None
 
-    def submit(self, supplier_id: str, values: dict, event: AuditEntry | None = None) -> asyncio.Future:
+    @property
+    def queued(self) -> int:
+        """Statuses waiting for the writer now (never more than max_queued)."""
+        return 0 if self._queue is None else self._queue.qsize()
+
+    async def submit(self, supplier_id: str, values: dict, event: AuditEntry | None = None) -> asyncio.Future:
         """Queue one validated status (and its call's audit event, written in the same
-        transaction); the future resolves once it is committed. Statuses are stored in the
-        order they were submitted."""
+        transaction), waiting while the queue is full; the future resolves once it is
+        committed. Statuses are stored in the order they were submitted."""
         if self._task is None:
-            self._queue = asyncio.Queue()
+            self._queue = asyncio.Queue(maxsize=self.max_queued)
             # A clean context: the writer must not inherit the first caller's trace.
             self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(supplier_id, values, trace.get_current_span(), future, event))
+        await self._queue.put(_Pending(supplier_id, values, trace.get_current_span(), future, event))
         return future
 
     async def close(self) -> None:

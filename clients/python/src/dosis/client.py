@@ -3,12 +3,14 @@
 The stubs in dosis.v1 are enough to call DOSIS; these helpers add the two things every
 caller needs: the bearer-token metadata, and reading DOSIS's error details (every error
 carries a google.rpc.ErrorInfo with domain "dosis" and a reason to branch on, and
-invalid input a google.rpc.BadRequest naming each bad field).
+invalid input a google.rpc.BadRequest naming each bad field, and a rate-limited call a
+google.rpc.RetryInfo with how long to wait).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -38,6 +40,9 @@ class ErrorDetails:
     reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     violations: tuple[FieldViolation, ...] = ()
+    # From a google.rpc.RetryInfo (RESOURCE_EXHAUSTED, reason RATE_LIMITED): wait this long
+    # before trying again. None when the error carries no RetryInfo.
+    retry_delay: timedelta | None = None
 
     def fields(self) -> set[str]:
         return {v.field for v in self.violations}
@@ -45,7 +50,7 @@ class ErrorDetails:
 
 def status_details(status: status_pb2.Status) -> ErrorDetails:
     """Read the details of a google.rpc.Status (also how stream items report REJECTED)."""
-    reason, metadata, violations = "", {}, []
+    reason, metadata, violations, retry_delay = "", {}, [], None
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -58,8 +63,12 @@ def status_details(status: status_pb2.Status) -> ErrorDetails:
             violations.extend(
                 FieldViolation(v.field, v.reason, v.description) for v in bad.field_violations
             )
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_delay = retry.retry_delay.ToTimedelta()
     code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
-    return ErrorDetails(code, status.message, reason, metadata, tuple(violations))
+    return ErrorDetails(code, status.message, reason, metadata, tuple(violations), retry_delay)
 
 
 def error_details(error: grpc.RpcError) -> ErrorDetails:
