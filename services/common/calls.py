@@ -7,7 +7,10 @@ that, inside the same task as the servicer code, it
   2. turns a DosisError into the google.rpc.Status trailer, and anything unexpected into
      INTERNAL after logging it;
   3. opens the server span (continuing the caller's traceparent) and records the RPC
-     duration metric.
+     duration metric;
+  4. turns a request frame that is not the method's message into INVALID_ARGUMENT
+     (UNREADABLE_REQUEST), after the token is checked: grpc's own answer would be UNKNOWN
+     for a unary request and INTERNAL from inside a request stream.
 Health and reflection are not dosis methods and pass through untouched.
 This is also the one place that will know a call's identity and outcome for the audit trail.
 """
@@ -27,6 +30,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import errors
+from services.common.errors import Violation
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
 from services.telemetry import Telemetry
 
@@ -79,6 +83,40 @@ class CallInterceptor(aio.ServerInterceptor):
             _identity.set(authorize(policy, self._verifier, token))
 
         return authenticate
+
+
+class _Unreadable:
+    """What the request deserializer gives for a frame that does not parse as the message."""
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _tolerant(deserialize: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+    if deserialize is None:
+        return None
+
+    def tolerant(frame: bytes) -> object:
+        try:
+            return deserialize(frame)
+        except Exception:  # noqa: BLE001 - DecodeError, or whatever else the parser raises
+            return _UNREADABLE
+
+    return tolerant
+
+
+def _unreadable() -> errors.DosisError:
+    return errors.invalid_argument(
+        [Violation("request", "UNREADABLE_REQUEST", "a request frame is not a valid message of this method")]
+    )
+
+
+async def _readable(requests):
+    """The request stream, failing with INVALID_ARGUMENT at the first unreadable frame."""
+    async for request in requests:
+        if request is _UNREADABLE:
+            raise _unreadable()
+        yield request
 
 
 # gRPC codes that are the server's fault (OpenTelemetry's semantic conventions for RPC).
@@ -158,12 +196,20 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
                 finish(span, code, reason)
                 otel_context.detach(token)
 
+    def readable(request):
+        """The request (or request stream) the servicer gets: never an unreadable frame."""
+        if handler.request_streaming:
+            return _readable(request)
+        if request is _UNREADABLE:
+            raise _unreadable()
+        return request
+
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request, context):
             async with guarded(context):
-                async for response in inner(request, context):
+                async for response in inner(readable(request), context):
                     yield response
 
         factory = grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
@@ -173,12 +219,12 @@ def _wrap(handler: grpc.RpcMethodHandler, authenticate, method: str, telemetry: 
 
         async def unary(request, context):
             async with guarded(context):
-                return await inner(request, context)
+                return await inner(readable(request), context)
 
         factory = grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
         behavior = unary
     return factory(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
