@@ -30,8 +30,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common import errors
-from services.common.errors import Violation
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
+from services.common.errors import Violation
 from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
