@@ -77,7 +77,7 @@ def token_person(settings: Settings, enterprise_number: str, roles: tuple[str, .
 @_ttl
 @click.pass_obj
 def token_admin(settings: Settings, roles: tuple[str, ...], ttl: int) -> None:
-    """An operator's token (catalog-admin, auditor)."""
+    """An operator's token (catalog-admin, auditor, key-admin: none implies another)."""
     _print_token(settings, {"sub": "dev-operator", "dosis_admin_roles": list(roles)}, ttl)
 
 

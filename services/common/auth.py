@@ -7,7 +7,9 @@ module knows nothing of gRPC beyond reading a header value.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import ssl
 import threading
 import time
 import uuid
@@ -23,8 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from services.common import errors
 from services.settings import DEV_JWKS_FILE, DEV_KEY_FILE, Settings
 
+log = logging.getLogger(__name__)
+
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
-ADMIN_ROLES = ("catalog-admin", "auditor")
+# Operator roles (dosis_admin_roles). Separate on purpose: none implies another (least privilege).
+ADMIN_ROLES = ("catalog-admin", "auditor", "key-admin")
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,90 @@ class Policy(Enum):
     SUPPLIER = "supplier"  # dosis_supplier claim
     PERSON = "person"  # sub and dosis_enterprise claims
     CATALOG_ADMIN = "catalog-admin"  # dosis_admin_roles contains catalog-admin
-    AUDITOR = "auditor"  # dosis_admin_roles contains auditor
+    AUDITOR = "auditor"  # dosis_admin_roles contains auditor (the audit trail)
+    KEY_ADMIN = "key-admin"  # dosis_admin_roles contains key-admin (key rotation)
+
+
+# The admin policies and the one role each needs: exactly that role, never another one.
+_ADMIN_POLICY_ROLES = {Policy.CATALOG_ADMIN: "catalog-admin", Policy.AUDITOR: "auditor", Policy.KEY_ADMIN: "key-admin"}
+
+
+# A JWKS at an https URL: how long its keys are kept, how often an unknown kid may fetch it
+# again, and how long one fetch may take.
+JWKS_LIFESPAN_SECONDS = 300
+JWKS_MIN_REFETCH_SECONDS = 60
+JWKS_FETCH_TIMEOUT_SECONDS = 5
+
+
+class UrlKeys:
+    """The signing keys published at an https URL, fetched with PyJWKClient.
+
+    Keys are kept for JWKS_LIFESPAN_SECONDS. A token whose kid is not among them fetches the
+    set again (the identity provider rotated its keys), but the URL is fetched at most once
+    per JWKS_MIN_REFETCH_SECONDS, whatever the reason: a flood of tokens with made-up kids
+    costs the identity provider one request a minute. A failed fetch keeps the keys already
+    known (an outage of the identity provider does not stop the tokens it already signed);
+    with no keys known at all, calls fail UNAVAILABLE (JWKS_UNAVAILABLE) until a fetch works.
+
+    PyJWKClient does the fetching (its own cache is off: ours takes an injectable clock and
+    keeps the old keys when a fetch fails, on every PyJWT version we accept). A fetch is a
+    blocking HTTP request of at most JWKS_FETCH_TIMEOUT_SECONDS, made in the thread that
+    verifies, which for the services is the grpc.aio event loop: so, at most once a minute,
+    that loop may stall for up to that timeout while the identity provider answers.
+    """
+
+    def __init__(self, url: str, *, ca_file: str | None = None, clock=time.monotonic):
+        context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self._client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=JWKS_FETCH_TIMEOUT_SECONDS, ssl_context=context)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None  # the last attempt, successful or not
+        self._loaded_at: float | None = None  # the last successful fetch
+        self.version = 0  # changes with every fetched key set
+
+    def _fetch(self, now: float) -> None:
+        """Fetch the key set when the rate limit allows it; keep the old keys when it fails."""
+        if self._fetched_at is not None and now - self._fetched_at < JWKS_MIN_REFETCH_SECONDS:
+            return
+        self._fetched_at = now
+        try:
+            keys = {k.key_id: k for k in self._client.get_signing_keys(refresh=True)}
+        except (jwt.PyJWTError, ValueError) as exc:  # unreachable, not JSON, no usable key
+            log.warning("fetching the JWKS failed (%s keys kept): %s", len(self._keys), exc)
+            return
+        self._keys, self._loaded_at = keys, now
+        self.version += 1  # tokens verified with the previous set are checked again
+
+    def current_version(self) -> int:
+        """The key set's version, after fetching it again when it is older than its lifespan."""
+        with self._lock:
+            now = self._clock()
+            if self._loaded_at is not None and now - self._loaded_at >= JWKS_LIFESPAN_SECONDS:
+                self._fetch(now)
+            return self.version
+
+    def key(self, kid: str | None) -> jwt.PyJWK:
+        with self._lock:
+            now = self._clock()
+            if self._loaded_at is None or now - self._loaded_at >= JWKS_LIFESPAN_SECONDS or kid not in self._keys:
+                self._fetch(now)
+            keys = self._keys
+        if not keys:
+            raise errors.unavailable("JWKS_UNAVAILABLE", "the trusted keys could not be fetched; try again later")
+        if kid in keys:
+            return keys[kid]
+        raise jwt.InvalidTokenError("unknown signing key")
 
 
 class TokenVerifier:
-    """Verifies tokens against a JWKS file (re-read when it changes) or an https URL."""
+    """Verifies tokens against a JWKS file (re-read when it changes) or an https URL (UrlKeys).
 
-    def __init__(self, jwks: str, issuer: str, audience: str):
+    `ca_file` adds a CA to trust for the URL (tests); by default the system's trust store.
+    `clock` (monotonic seconds) drives the URL's key cache and fetch limit.
+    """
+
+    def __init__(self, jwks: str, issuer: str, audience: str, *, ca_file: str | None = None, clock=time.monotonic):
         self.issuer, self.audience = issuer, audience
         self._source = jwks
         self._lock = threading.Lock()
@@ -65,18 +147,18 @@ class TokenVerifier:
         # token → (its expiry, the key set version, its Identity), kept until the token expires.
         # Used from the event loop; locked all the same, as the key cache above is, so that a
         # verify from a worker thread cannot corrupt it (uncontended, about 0.1 µs a call).
-        self._verified: TLRUCache[str, tuple[float, float | None, Identity]] = TLRUCache(
+        self._verified: TLRUCache[str, tuple[float, float | int | None, Identity]] = TLRUCache(
             maxsize=10_000, ttu=_until_expiry, timer=time.time
         )
         self._verified_lock = threading.Lock()
-        self._url_client = jwt.PyJWKClient(jwks, lifespan=300) if jwks.startswith("https://") else None
+        self._url_client = UrlKeys(jwks, ca_file=ca_file, clock=clock) if jwks.startswith("https://") else None
         if self._url_client is None and not Path(jwks).exists():
             raise FileNotFoundError(f"DOSIS_JWKS file {jwks} does not exist (run `dosis keys` for a development key)")
 
     def _key_for(self, token: str) -> jwt.PyJWK:
-        if self._url_client is not None:
-            return self._url_client.get_signing_key_from_jwt(token)
         kid = jwt.get_unverified_header(token).get("kid")
+        if self._url_client is not None:
+            return self._url_client.key(kid)
         with self._lock:
             mtime = os.stat(self._source).st_mtime
             if mtime != self._file_mtime:
@@ -106,10 +188,11 @@ class TokenVerifier:
             self._verified[token] = (expires, version, identity)
         return identity
 
-    def _keyset_version(self) -> float | None:
-        """Changes when the JWKS file does, so a removed key stops its cached tokens at once."""
+    def _keyset_version(self) -> float | int | None:
+        """Changes when the JWKS file does, so a removed key stops its cached tokens at once
+        (for a URL: once the key set is fetched again, within its lifespan)."""
         if self._url_client is not None:
-            return None  # PyJWKClient refreshes the URL's keys itself
+            return self._url_client.current_version()
         try:
             return os.stat(self._source).st_mtime
         except OSError:
@@ -188,10 +271,9 @@ def authorize(policy: Policy, verifier: TokenVerifier, token: str | None) -> Ide
         raise errors.permission_denied(
             "PERSON_TOKEN_REQUIRED", "this call needs a person token (sub and dosis_enterprise)"
         )
-    if policy is Policy.CATALOG_ADMIN and "catalog-admin" not in identity.admin_roles:
-        raise errors.permission_denied("ADMIN_ROLE_REQUIRED", "this call needs the admin role catalog-admin")
-    if policy is Policy.AUDITOR and "auditor" not in identity.admin_roles:
-        raise errors.permission_denied("ADMIN_ROLE_REQUIRED", "this call needs the admin role auditor")
+    role = _ADMIN_POLICY_ROLES.get(policy)
+    if role is not None and role not in identity.admin_roles:
+        raise errors.permission_denied("ADMIN_ROLE_REQUIRED", f"this call needs the admin role {role}")
     return identity
 
 

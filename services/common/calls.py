@@ -10,6 +10,9 @@ that, inside the same task as the servicer code, it
      duration metric;
   4. records the call's audit event (services.common.audit_trail), denied calls included,
      and answers only once it is durable: a call whose event cannot be stored fails.
+  5. turns a request frame that is not the method's message into INVALID_ARGUMENT
+     (UNREADABLE_REQUEST), after the token is checked: grpc's own answer would be UNKNOWN
+     for a unary request and INTERNAL from inside a request stream.
 Health and reflection are not dosis methods and pass through untouched.
 """
 
@@ -32,6 +35,7 @@ from services.common import errors
 from services.common.audit_trail import NOT_AUDITED, CallRecorder, count_of, enterprise_of
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
 from services.store.audit import AuditEntry
+from services.common.errors import Violation
 from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -109,6 +113,40 @@ class CallInterceptor(aio.ServerInterceptor):
                 raise
 
         return authenticate
+
+
+class _Unreadable:
+    """What the request deserializer gives for a frame that does not parse as the message."""
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _tolerant(deserialize: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+    if deserialize is None:
+        return None
+
+    def tolerant(frame: bytes) -> object:
+        try:
+            return deserialize(frame)
+        except Exception:  # noqa: BLE001 - DecodeError, or whatever else the parser raises
+            return _UNREADABLE
+
+    return tolerant
+
+
+def _unreadable() -> errors.DosisError:
+    return errors.invalid_argument(
+        [Violation("request", "UNREADABLE_REQUEST", "a request frame is not a valid message of this method")]
+    )
+
+
+async def _readable(requests):
+    """The request stream, failing with INVALID_ARGUMENT at the first unreadable frame."""
+    async for request in requests:
+        if request is _UNREADABLE:
+            raise _unreadable()
+        yield request
 
 
 # gRPC codes that are the server's fault (OpenTelemetry's semantic conventions for RPC).
@@ -238,12 +276,20 @@ def _wrap(
                 finish(span, code, reason)
                 otel_context.detach(token)
 
+    def readable(request):
+        """The request (or request stream) the servicer gets: never an unreadable frame."""
+        if handler.request_streaming:
+            return _readable(request)
+        if request is _UNREADABLE:
+            raise _unreadable()
+        return request
+
     if handler.response_streaming:
         inner = handler.unary_stream or handler.stream_stream
 
         async def streaming(request, context):
             async with guarded(context, request) as call:
-                async for response in inner(request, context):
+                async for response in inner(readable(request), context):
                     call.count += count_of(response)
                     yield response
 
@@ -254,7 +300,7 @@ def _wrap(
 
         async def unary(request, context):
             async with guarded(context, request) as call:
-                response = await inner(request, context)
+                response = await inner(readable(request), context)
                 call.count = count_of(response)
                 return response
 
@@ -262,7 +308,7 @@ def _wrap(
         behavior = unary
     return factory(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 

@@ -19,6 +19,9 @@ from services.common.errors import Violation
 
 T = TypeVar("T")
 
+# Far above any token DOSIS gives (about a hundred characters), far below what costs to read.
+MAX_TOKEN_LENGTH = 4096
+
 
 def fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -37,11 +40,14 @@ def decode(token: str, query: str, parse: Callable[[dict], T]) -> T | None:
     """
     if not token:
         return None
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise _invalid("is not a token DOSIS gave")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
         position, token_query = data["p"], data["q"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    # RecursionError: JSON nested deeper than the interpreter's recursion limit ([[[[…).
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError):
         raise _invalid("is not a token DOSIS gave") from None
     if token_query != query:
         raise _invalid("belongs to a request with other parameters")

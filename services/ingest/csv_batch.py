@@ -104,18 +104,22 @@ def text_lines(chunks: Iterator[bytes]) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     pending = ""
     offset = 0
-    for chunk in chunks:
+
+    def decode(chunk: bytes, final: bool = False) -> str:
         try:
-            pending += decoder.decode(chunk)
+            return decoder.decode(chunk, final)
         except UnicodeDecodeError as exc:
             raise errors.invalid_argument(
                 [Violation("chunk", "INVALID_ENCODING", f"the file is not UTF-8 (byte {offset + exc.start})")]
             ) from None
+
+    for chunk in chunks:
+        pending += decode(chunk)
         offset += len(chunk)
         *lines, pending = pending.split("\n")
         for line in lines:
             yield line + "\n"
-    pending += decoder.decode(b"", final=True)
+    pending += decode(b"", final=True)  # a file cut inside a character ends here
     if pending:
         yield pending
 
@@ -301,7 +305,10 @@ class BatchLoader:
         return self.report
 
     def _header(self, first_line: str, delimiter: str) -> list[str]:
-        names = [n.strip().lower() for n in next(csv.reader([first_line], delimiter=delimiter), [])]
+        try:
+            names = [n.strip().lower() for n in next(csv.reader([first_line], delimiter=delimiter), [])]
+        except csv.Error as exc:  # e.g. a lone carriage return: lines must end in \n or \r\n
+            raise errors.invalid_argument([Violation("header", "UNREADABLE_HEADER", f"cannot be read: {exc}")]) from None
         unknown = [n for n in names if n not in COLUMNS]
         missing = [n for n in REQUIRED_COLUMNS if n not in names]
         bad = [Violation(f"header.{n}", "UNKNOWN_COLUMN", "is not a column of the DOSIS CSV format") for n in unknown]
