@@ -19,7 +19,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 from dosis.client import ErrorDetails, bearer, error_details
-from dosis.v1 import catalog_pb2, ingest_pb2, query_pb2
+from dosis.v1 import audit_pb2, catalog_pb2, ingest_pb2, query_pb2
 from services.common.auth import mint_dev_token
 from tests.helpers import ENTERPRISE_A, ENTERPRISE_B, push_request, status
 from tests.ingest_helpers import ROLE
@@ -29,6 +29,7 @@ SERVICES: list[ServiceDescriptor] = [
     ingest_pb2.DESCRIPTOR.services_by_name["IngestService"],
     query_pb2.DESCRIPTOR.services_by_name["QueryService"],
     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
 ]
 
 # Which server of the stack fixture serves each service.
@@ -36,6 +37,7 @@ ADDRESS = {
     "dosis.v1.IngestService": "ingest",
     "dosis.v1.QueryService": "query",
     "dosis.v1.CatalogService": "catalog",
+    "dosis.v1.AuditService": "query",
 }
 
 
@@ -123,6 +125,10 @@ TABLE: dict[str, Row] = {
         WITH_A_TOKEN, lambda: [catalog_pb2.CheckProductRequest(product_id="1502", supplier_id="VLAIO")]
     ),
     "/dosis.v1.CatalogService/ListStatusCodes": Row(WITH_A_TOKEN, lambda: [catalog_pb2.ListStatusCodesRequest()]),
+    # AuditService: auditors only.
+    "/dosis.v1.AuditService/ListAuditEvents": Row(
+        frozenset({"auditor", "all-admin"}), lambda: [audit_pb2.ListAuditEventsRequest(page_size=1)]
+    ),
 }
 
 

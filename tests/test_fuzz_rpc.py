@@ -22,7 +22,7 @@ from tests.rpc_helpers import ADDRESS, TABLE, call, full_name, metadata_for, met
 
 # Codes that would mean the server failed (or hung) rather than refused the input.
 NOT_CLEAN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
-PREFERRED_CALLERS = ("supplier", "person", "catalog-admin", "no-token")
+PREFERRED_CALLERS = ("supplier", "person", "catalog-admin", "auditor", "no-token")
 
 
 def caller_for(method) -> str:

@@ -34,8 +34,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from services.common import errors
 from services.common.audit_trail import NOT_AUDITED, CallRecorder, count_of, enterprise_of
 from services.common.auth import ANONYMOUS, Identity, Policy, TokenVerifier, authorize, bearer_token
-from services.store.audit import AuditEntry
 from services.common.errors import Violation
+from services.store.audit import AuditEntry
 from services.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
