@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from opentelemetry import trace
@@ -11,7 +13,7 @@ from dosis.v1 import query_pb2, query_pb2_grpc
 from services.catalog.client import CatalogClient
 from services.common import errors, page_tokens
 from services.common.auth import Identity, Policy
-from services.common.calls import current_identity
+from services.common.calls import change_event, change_recorded, current_identity
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
 from services.common.rules import PHASES, STATUS_CODES
@@ -95,6 +97,19 @@ def _filters(request: query_pb2.ListDossiersRequest) -> repository.ListFilter:
     )
 
 
+def _read_event(store: DossierStore, enterprise: str, count: Callable[[object], int | None]):
+    """The read's audit event, for the store to commit with the read (reads_record_events):
+    what the read found → the event with its count, or None for no event."""
+    if not store.reads_record_events or (template := change_event(enterprise, 0)) is None:
+        return None
+
+    def event(found):
+        n = count(found)
+        return None if n is None else replace(template, result_count=n)
+
+    return event
+
+
 class QueryServicer(query_pb2_grpc.QueryServiceServicer):
     def __init__(self, store: DossierStore, catalog: CatalogClient, telemetry: Telemetry, catalog_token: str = ""):
         self._store = store
@@ -106,7 +121,10 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         size = page_tokens.page_size(page_size)
         query = page_tokens.fingerprint(kind, enterprise, filters)
         after = page_tokens.decode(page_token, query, _position)
-        rows = await self._store.list_visible(enterprise, viewer, filters, after, size + 1)
+        event = _read_event(self._store, enterprise, lambda found: min(len(found), size))
+        rows = await self._store.list_visible(enterprise, viewer, filters, after, size + 1, event)
+        if event is not None:
+            change_recorded()
         token = ""
         if len(rows) > size:
             last = rows[size - 1]
@@ -145,11 +163,15 @@ class QueryServicer(query_pb2_grpc.QueryServiceServicer):
         enterprise = _own_enterprise(request.enterprise_number, identity)
         errors.require(request, "product_id", "dossier_id")
         viewer = repository.Viewer(roles=identity.roles)
+        # A dossier not found is NOT_FOUND: its event is the interceptor's, not the read's.
+        event = _read_event(self._store, enterprise, lambda found: 1 if found is not None else None)
         row = await self._store.get_visible(
-            enterprise, viewer, request.product_id, request.dossier_id, request.supplier_id
+            enterprise, viewer, request.product_id, request.dossier_id, request.supplier_id, event
         )
         if row is None:
             raise errors.not_found("DOSSIER_NOT_FOUND", "no such dossier, or not visible to this person")
+        if event is not None:
+            change_recorded()
         names = await self._names({row.product_id})
         return dossier_message(row, names.get(row.product_id, ""))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -38,7 +39,7 @@ MAX_WAITING = 10_000  # events queued for the writer before callers wait (bounde
 class AuditRow(SQLModel, table=True):
     __tablename__ = "audit_events"
     __table_args__ = (
-        sa.Index("ix_audit_events_time", "time"),
+        sa.Index("ix_audit_events_time", "time", postgresql_using="brin"),  # appended in time order: cheap to keep
         sa.Index("ix_audit_events_enterprise", "enterprise_number", "seq"),
         sa.Index("ix_audit_events_subject", "subject", "seq"),
     )
@@ -46,7 +47,7 @@ class AuditRow(SQLModel, table=True):
     seq: int | None = Field(
         default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
     )
-    event_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    event_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False))  # a uuid4: unique without an index
     time: datetime = Field(sa_column=sa.Column(UtcDateTime(), nullable=False))
     service: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     rpc: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
@@ -81,16 +82,25 @@ class AuditQuery:
     rpc: str = ""
 
 
-def event_rows(entries: list[AuditEntry]) -> list[dict]:
-    """The rows of these events: each gets its id and the time it is recorded."""
-    now = datetime.now(UTC)
-    return [{"event_id": str(uuid.uuid4()), "time": now, **entry.__dict__} for entry in entries]
+_COLUMNS = ("event_id", "time", *AuditEntry.__dataclass_fields__)
 
 
 def insert_events(connection: Connection, entries: list[AuditEntry]) -> None:
-    """Append events inside the caller's transaction (the change they record, or a batch)."""
-    if entries:
-        connection.execute(sa.insert(AuditRow.__table__), event_rows(entries))
+    """Append events inside the caller's transaction (the change they record, or a batch).
+
+    Straight to the driver's executemany: an event is on the path of every call, and this
+    costs about a third less than an ORM-level insert. The time goes in the form SQLAlchemy
+    itself stores (the column type's bind processor), so both read alike."""
+    if not entries:
+        return
+    dialect = connection.dialect
+    time_type = AuditRow.__table__.c.time.type.dialect_impl(dialect)
+    now = (time_type.bind_processor(dialect) or (lambda value: value))(datetime.now(UTC))
+    marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(_COLUMNS))
+    connection.exec_driver_sql(
+        f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({marks})",
+        [(str(uuid.uuid4()), now, *entry.__dict__.values()) for entry in entries],
+    )
 
 
 class AuditStore:
@@ -99,6 +109,12 @@ class AuditStore:
         self._engine = engine
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        # The writer's own thread and connection: a commit waiting for the disk holds none of
+        # the shared worker threads the calls' reads run in, and a batch costs no pool
+        # checkout (with its liveness ping) of its own.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
+        self._connection: Connection | None = None
+        self._closed = False
 
     async def record(self, entry: AuditEntry) -> None:
         """Store one event; returns once it is committed (raises if it could not be)."""
@@ -116,7 +132,9 @@ class AuditStore:
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await asyncio.to_thread(self._insert, [entry for entry, _ in batch])
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._insert, [entry for entry, _ in batch]
+                )
                 error = None
             except Exception as exc:  # noqa: BLE001 - every waiting call fails with it
                 error = exc
@@ -129,16 +147,38 @@ class AuditStore:
                     future.set_exception(error)
 
     def _insert(self, entries: list[AuditEntry]) -> None:
-        with self._engine.begin() as connection:
-            insert_events(connection, entries)
+        """One batch in one transaction, on the writer's connection (opened again after any
+        failure: the next batch must not meet a broken one)."""
+        if self._connection is None:
+            self._connection = self._engine.connect()
+        try:
+            with self._connection.begin():
+                insert_events(self._connection, entries)
+        except BaseException:
+            self._connection.invalidate()
+            self._connection.close()
+            self._connection = None
+            raise
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     async def close(self) -> None:
+        """Stop the writer (events queued and not yet committed fail) and let its
+        connection go; closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             try:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self._thread.submit(self._disconnect)
+        self._thread.shutdown(wait=True)
 
     async def list(self, query: AuditQuery, after_seq: int | None, limit: int) -> list[AuditRow]:
         """Up to `limit` events matching the query, oldest first, after the event `after_seq`."""

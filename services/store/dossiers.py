@@ -8,6 +8,7 @@ lists through the repository and store.lists; the retention purge through store.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 from opentelemetry import context, trace
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.store import purge, repository
-from services.store.audit import AuditEntry, AuditStore
+from services.store.audit import AuditEntry, AuditStore, insert_events
 from services.store.lists import ListLoad
 from services.store.models import Dossier
 from services.store.outcomes import Outcome
@@ -31,6 +32,11 @@ class DossierStore:
         # The audit trail shares this database: a change's event is written in its own
         # transaction (store.audit: the outbox).
         self.writes_audit = audit is not None and audit.engine is engine
+        # ... and on PostgreSQL a read's event too: the read's transaction commits with its
+        # event instead of rolling back, which costs less than a transaction of its own. Not
+        # on SQLite, where every transaction holds the one write lock (BEGIN IMMEDIATE):
+        # reads committing through a disk flush each would queue behind one another.
+        self.reads_record_events = self.writes_audit and engine.dialect.name == "postgresql"
 
     async def submit(
         self, supplier_id: str, values: dict, event: AuditEntry | None = None
@@ -63,25 +69,41 @@ class DossierStore:
         return purged
 
     async def list_visible(
-        self, enterprise_number: str, viewer: Viewer, filters: ListFilter, after: Position | None, limit: int
+        self,
+        enterprise_number: str,
+        viewer: Viewer,
+        filters: ListFilter,
+        after: Position | None,
+        limit: int,
+        event: Callable[[list[Dossier]], AuditEntry | None] | None = None,
     ) -> list[Dossier]:
         """Up to `limit` dossiers of the enterprise the viewer may see, newest status_time
-        first, after the position `after`."""
-
-        def read() -> list[Dossier]:
-            with Session(self._engine) as session:
-                return repository.list_visible(session, enterprise_number, viewer, filters, after, limit)
-
-        return await asyncio.to_thread(read)
+        first, after the position `after`; with `event` (when reads_record_events), the
+        call's audit event for what was read is committed with the read."""
+        return await asyncio.to_thread(
+            self._read, event, repository.list_visible, enterprise_number, viewer, filters, after, limit
+        )
 
     async def get_visible(
-        self, enterprise_number: str, viewer: Viewer, product_id: str, dossier_id: str, supplier_id: str = ""
+        self,
+        enterprise_number: str,
+        viewer: Viewer,
+        product_id: str,
+        dossier_id: str,
+        supplier_id: str = "",
+        event: Callable[[Dossier | None], AuditEntry | None] | None = None,
     ) -> Dossier | None:
-        def read() -> Dossier | None:
-            with Session(self._engine) as session:
-                return repository.get_visible(session, enterprise_number, viewer, product_id, dossier_id, supplier_id)
+        return await asyncio.to_thread(
+            self._read, event, repository.get_visible, enterprise_number, viewer, product_id, dossier_id, supplier_id
+        )
 
-        return await asyncio.to_thread(read)
+    def _read(self, event, read, *args):
+        with Session(self._engine) as session:
+            found = read(session, *args)
+            if event is not None and self.reads_record_events and (entry := event(found)) is not None:
+                insert_events(session.connection(), [entry])
+                session.commit()
+            return found
 
     def list_load(
         self,
