@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import click
 import grpc
+from google.protobuf.message import Message
 
 from dosis.client import bearer
 from dosis.v1 import audit_pb2, audit_pb2_grpc, ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc
@@ -227,6 +229,43 @@ def _write_rejected(source, target, faults) -> None:
                     writer.writerow([line, fault.column, fault.reason, *record])
 
 
+def _each(fetch: Callable[[str], Message], field: str) -> Iterator[Message]:
+    """Every item of a List call, all pages: fetch(page_token) → a response whose `field`
+    holds the items, until next_page_token is empty."""
+    page_token = ""
+    while True:
+        try:
+            reply = fetch(page_token)
+        except grpc.RpcError as err:
+            rpc_failure(err)
+        yield from getattr(reply, field)
+        if not (page_token := reply.next_page_token):
+            return
+
+
+def _echo_all(items: Iterator[Message], as_json: bool, line: Callable[[Message], str]) -> None:
+    """One line per item: its canonical JSON (field names as in the .proto), or `line`'s text."""
+    from google.protobuf.json_format import MessageToDict
+
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(MessageToDict(item, preserving_proto_field_name=True), ensure_ascii=False))
+        else:
+            click.echo(line(item))
+
+
+def _dossier_line(d: pb.DossierStatus) -> str:
+    when = d.status_time.ToDatetime(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    action = f"  ACTIE: {d.action}" if d.action_required else ""
+    return (f"{when}  {d.supplier_id:<8} {d.product_name or d.product_id}  #{d.dossier_id}  "
+            f"{labels.phase_labels()[d.phase]} / {labels.status_labels()[d.status]}{action}")
+
+
+def _event_line(e: audit_pb2.AuditEvent) -> str:
+    when = e.time.ToDatetime(timezone.utc).isoformat(timespec="seconds")
+    return f"{when}  {e.outcome:<17} {e.rpc}  {e.subject or '-'}  {e.enterprise_number or '-'}  {e.result_count}"
+
+
 @click.command("list")
 @click.argument("enterprise_number")
 @click.option("--public", is_flag=True, help="only public dossiers (no token needed)")
@@ -235,39 +274,21 @@ def _write_rejected(source, target, faults) -> None:
 @_token
 def list_dossiers(enterprise_number, public, as_json, addr, token) -> None:
     """List what the person in the token may see of an enterprise's dossiers (all pages)."""
-    from google.protobuf.json_format import MessageToDict
-
-    metadata = bearer(token) if token else ()
-    page_token = ""
     with grpc.insecure_channel(addr) as channel:
         stub = query_pb2_grpc.QueryServiceStub(channel)
-        while True:
-            try:
-                if public:
-                    reply = stub.ListPublicDossiers(
-                        query_pb2.ListPublicDossiersRequest(enterprise_number=enterprise_number, page_token=page_token),
-                        metadata=metadata, timeout=10,
-                    )
-                else:
-                    reply = stub.ListDossiers(
-                        query_pb2.ListDossiersRequest(enterprise_number=enterprise_number, page_token=page_token),
-                        metadata=bearer(_need_token(token)), timeout=10,
-                    )
-            except grpc.RpcError as err:
-                rpc_failure(err)
-            for d in reply.dossiers:
-                if as_json:
-                    click.echo(json.dumps(MessageToDict(d, preserving_proto_field_name=True), ensure_ascii=False))
-                else:
-                    when = d.status_time.ToDatetime(timezone.utc).strftime("%Y-%m-%d %H:%M")
-                    action = f"  ACTIE: {d.action}" if d.action_required else ""
-                    click.echo(
-                        f"{when}  {d.supplier_id:<8} {d.product_name or d.product_id}  #{d.dossier_id}  "
-                        f"{labels.phase_labels()[d.phase]} / {labels.status_labels()[d.status]}{action}"
-                    )
-            page_token = reply.next_page_token
-            if not page_token:
-                break
+        if public:
+            def fetch(page_token):
+                return stub.ListPublicDossiers(
+                    query_pb2.ListPublicDossiersRequest(enterprise_number=enterprise_number, page_token=page_token),
+                    metadata=bearer(token) if token else (), timeout=10,
+                )
+        else:
+            def fetch(page_token):
+                return stub.ListDossiers(
+                    query_pb2.ListDossiersRequest(enterprise_number=enterprise_number, page_token=page_token),
+                    metadata=bearer(_need_token(token)), timeout=10,
+                )
+        _echo_all(_each(fetch, "dossiers"), as_json, _dossier_line)
 
 
 def _when(text: str) -> datetime:
@@ -286,35 +307,22 @@ def _when(text: str) -> datetime:
 @_token
 def audit(since, until, enterprise, subject, rpc, as_json, addr, token) -> None:
     """The audit trail, oldest first (AuditService at the query address; an auditor's token)."""
-    from google.protobuf.json_format import MessageToDict
-
     try:
         start, end = (to_message(_when(t)) if t else None for t in (since, until))
     except ValueError as exc:
         raise click.BadParameter(f"not an ISO 8601 time: {exc}") from None
     query = audit_pb2.AuditEventFilter(start_time=start, end_time=end, subject=subject,
                                        enterprise_number=enterprise, rpc=rpc)
-    page_token = ""
     with grpc.insecure_channel(addr) as channel:
         stub = audit_pb2_grpc.AuditServiceStub(channel)
-        while True:
-            try:
-                reply = stub.ListAuditEvents(
-                    audit_pb2.ListAuditEventsRequest(filter=query, page_size=500, page_token=page_token),
-                    metadata=bearer(_need_token(token)), timeout=30,
-                )
-            except grpc.RpcError as err:
-                rpc_failure(err)
-            for e in reply.events:
-                if as_json:
-                    click.echo(json.dumps(MessageToDict(e, preserving_proto_field_name=True), ensure_ascii=False))
-                else:
-                    when = e.time.ToDatetime(timezone.utc).isoformat(timespec="seconds")
-                    click.echo(f"{when}  {e.outcome:<17} {e.rpc}  {e.subject or '-'}  "
-                               f"{e.enterprise_number or '-'}  {e.result_count}")
-            page_token = reply.next_page_token
-            if not page_token:
-                break
+
+        def fetch(page_token):
+            return stub.ListAuditEvents(
+                audit_pb2.ListAuditEventsRequest(filter=query, page_size=500, page_token=page_token),
+                metadata=bearer(_need_token(token)), timeout=30,
+            )
+
+        _echo_all(_each(fetch, "events"), as_json, _event_line)
 
 
 COMMANDS = (token, push, upload, list_dossiers, audit)

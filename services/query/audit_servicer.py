@@ -10,26 +10,19 @@ from services.common.auth import Policy
 from services.common.enterprise_number import InvalidEnterpriseNumber, canonical_enterprise_number
 from services.common.errors import Violation
 from services.common.timestamps import to_message
-from services.store.audit import AuditQuery, AuditRow, AuditStore
+from services.store.audit import AuditEntry, AuditQuery, AuditRow, AuditStore
 
 _UTC = timezone.utc
 
 POLICIES = {"ListAuditEvents": Policy.AUDITOR}
 
 
+# The event's fields that go out as they are stored (all but the time).
+_EVENT_FIELDS = ("event_id", *AuditEntry.__dataclass_fields__)
+
+
 def event_message(row: AuditRow) -> audit_pb2.AuditEvent:
-    return audit_pb2.AuditEvent(
-        event_id=row.event_id,
-        time=to_message(row.time),
-        service=row.service,
-        rpc=row.rpc,
-        subject=row.subject,
-        supplier_id=row.supplier_id,
-        enterprise_number=row.enterprise_number,
-        outcome=row.outcome,
-        result_count=row.result_count,
-        trace_id=row.trace_id,
-    )
+    return audit_pb2.AuditEvent(**{name: getattr(row, name) for name in _EVENT_FIELDS}, time=to_message(row.time))
 
 
 def audit_query(f: audit_pb2.AuditEventFilter) -> AuditQuery:

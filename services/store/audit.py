@@ -19,6 +19,7 @@ not a commit of its own. A call is answered only after its event is durable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -173,10 +174,8 @@ class AuditStore:
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self._thread.submit(self._disconnect)
         self._thread.shutdown(wait=True)
 

@@ -18,6 +18,7 @@ growing memory; a stream then stops reading its items and gRPC flow control slow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from dataclasses import dataclass
@@ -115,10 +116,8 @@ class GroupWriter:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _run(self) -> None:
         loaded = False  # statuses were waiting when the last batch was done
