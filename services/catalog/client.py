@@ -39,11 +39,18 @@ class ProductCheck:
         return self.exists and self.active and self.supplier_allowed
 
 
+# gRPC's reconnect back-off grows towards two minutes: after a long catalog outage ingest
+# would wait that long to notice it is back. Five seconds at most.
+_CHANNEL_OPTIONS = [("grpc.max_reconnect_backoff_ms", 5000), ("grpc.initial_reconnect_backoff_ms", 500)]
+
+
 class CatalogClient:
     def __init__(self, address: str, telemetry: Telemetry, clock: Callable[[], float] = time.monotonic):
         """clock: the caches' time source (tests move it on instead of waiting)."""
         self._telemetry = telemetry
-        self._channel = aio.insecure_channel(address, interceptors=telemetry.client_interceptors())
+        self._channel = aio.insecure_channel(
+            address, options=_CHANNEL_OPTIONS, interceptors=telemetry.client_interceptors()
+        )
         self._stub = catalog_pb2_grpc.CatalogServiceStub(self._channel)
         # Only the event loop touches these (the CSV loader's thread asks through it too), so
         # they need no lock.
