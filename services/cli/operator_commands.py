@@ -134,12 +134,10 @@ def purge(settings: Settings) -> None:
     from services.ingest.purge import run_purge
     from services.store.audit import AuditStore
     from services.store.dossiers import DossierStore
-    from services.store.engine import make_engine, same_database, schema_error
+    from services.store.engine import engine_for, make_engine, schema_error
 
     engine = make_engine(settings.database_url)
-    audit_engine = engine if same_database(engine, settings.audit_database_url) else make_engine(
-        settings.audit_database_url
-    )
+    audit_engine = engine_for(settings.audit_database_url, beside=engine)
 
     async def purge_once() -> int:
         audit = AuditStore(audit_engine)

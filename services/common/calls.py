@@ -60,7 +60,7 @@ def change_event(enterprise: str, count: int) -> AuditEntry | None:
 def change_recorded() -> None:
     """The change and its event committed together: the interceptor writes no second event."""
     if (call := _call.get()) is not None:
-        call.recorded = True
+        call.unrecorded = False
 
 
 async def _abort(context: aio.ServicerContext, error: errors.DosisError) -> None:
@@ -176,14 +176,16 @@ def _caller_context(metadata: tuple):
 class _Call:
     """What the audit records of a call in progress."""
 
-    __slots__ = ("method", "recorder", "enterprise", "count", "recorded")
+    __slots__ = ("method", "recorder", "enterprise", "count", "unrecorded")
 
     def __init__(self, method: str, recorder: CallRecorder | None, enterprise: str):
         self.method = method
         self.recorder = recorder
         self.enterprise = enterprise
         self.count = 0
-        self.recorded = False  # its event committed with its change (change_recorded)
+        # The interceptor has yet to record its event: false once it tried, or once the
+        # event committed with the call's change (change_recorded).
+        self.unrecorded = recorder is not None
 
 
 _call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("dosis_call", default=None)
@@ -219,10 +221,14 @@ def _wrap(
         span.end()
 
     async def audit(call: _Call, code: grpc.StatusCode) -> None:
+        call.unrecorded = False  # one attempt per call, whatever comes of it
         await recorder.record(method, _identity.get(), call.enterprise, code.name, call.count)
 
     async def audit_failure(call: _Call, code: grpc.StatusCode) -> None:
-        """A failed call's event: stored if it can be; the caller gets the call's own error."""
+        """A failed call's event (unless one was stored or tried already): stored if it can
+        be; the caller gets the call's own error."""
+        if not call.unrecorded:
+            return
         try:
             await audit(call, code)
         except Exception:  # noqa: BLE001 - logged; the call fails anyway
@@ -242,7 +248,7 @@ def _wrap(
         try:
             authenticate(metadata)
             yield call
-            if recorder is not None and not call.recorded:
+            if call.unrecorded:
                 try:
                     await audit(call, code)
                 except Exception:  # noqa: BLE001 - no answer without its event
@@ -255,19 +261,17 @@ def _wrap(
             raise
         except errors.DosisError as exc:
             code, reason = exc.code, exc.reason
-            if recorder is not None and reason != "AUDIT_UNAVAILABLE":
-                await audit_failure(call, code)
+            await audit_failure(call, code)
             await _abort(context, exc)
         except Exception as exc:  # noqa: BLE001 - the client gets INTERNAL, the log the cause
             code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
-            if recorder is not None:
-                await audit_failure(call, code)
+            await audit_failure(call, code)
             await _abort(context, unexpected(exc))
         except BaseException:
             # Cancelled (the client went away, or shutdown): recorded without waiting, as the
             # task may not wait any more.
             code, reason = grpc.StatusCode.CANCELLED, "CANCELLED"
-            if recorder is not None:
+            if call.unrecorded:
                 _background(audit_failure(call, code))
             raise
         finally:

@@ -9,7 +9,7 @@ from services.common.auth import Policy
 from services.common.server import SERVICE_NAMES, Hosted, Service
 from services.settings import Settings
 from services.store.audit import AuditStore
-from services.store.engine import Engine, make_engine, require_schema, same_database
+from services.store.engine import Engine, engine_for, make_engine, require_schema
 from services.telemetry import Telemetry
 
 # The store each service works on: the dossier store ("store") or the catalog's own.
@@ -41,10 +41,8 @@ def wire_service(
     require_schema(engine, store)
     telemetry.instrument_engine(engine)
     if audit_engine is None:
-        if same_database(engine, settings.audit_database_url):
-            audit_engine = engine
-        else:
-            audit_engine = make_engine(settings.audit_database_url)
+        audit_engine = engine_for(settings.audit_database_url, beside=engine)
+        if audit_engine is not engine:
             owned.append(audit_engine)
             telemetry.instrument_engine(audit_engine)
     require_schema(audit_engine, "audit")

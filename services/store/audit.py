@@ -106,8 +106,7 @@ def insert_events(connection: Connection, entries: list[AuditEntry]) -> None:
 
 class AuditStore:
     def __init__(self, engine: Engine):
-        self.engine = engine  # the store's write paths add events in their own transaction here
-        self._engine = engine
+        self.engine = engine
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         # The writer's own thread and connection: a commit waiting for the disk holds none of
@@ -116,6 +115,11 @@ class AuditStore:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="audit-writer")
         self._connection: Connection | None = None
         self._closed = False
+
+    def shares(self, engine: Engine) -> bool:
+        """Whether the trail lives in this store's database: its write paths then add a
+        change's event in the change's own transaction (the outbox)."""
+        return engine is self.engine
 
     async def record(self, entry: AuditEntry) -> None:
         """Store one event; returns once it is committed (raises if it could not be)."""
@@ -151,7 +155,7 @@ class AuditStore:
         """One batch in one transaction, on the writer's connection (opened again after any
         failure: the next batch must not meet a broken one)."""
         if self._connection is None:
-            self._connection = self._engine.connect()
+            self._connection = self.engine.connect()
         try:
             with self._connection.begin():
                 insert_events(self._connection, entries)
@@ -194,12 +198,12 @@ class AuditStore:
         for name in ("subject", "enterprise_number", "rpc"):
             if value := getattr(query, name):
                 select = select.where(getattr(AuditRow, name) == value)
-        with Session(self._engine) as session:
+        with Session(self.engine) as session:
             return list(session.scalars(select))
 
     def prune(self, retention_days: int) -> int:
         """Retention: delete the events older than `retention_days`; how many."""
-        with self._engine.begin() as connection:
+        with self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 return connection.execute(
                     sa.text("SELECT prune_audit_events(:days)"), {"days": retention_days}

@@ -31,7 +31,7 @@ class DossierStore:
         self._writer = GroupWriter(engine, self._tracer)
         # The audit trail shares this database: a change's event is written in its own
         # transaction (store.audit: the outbox).
-        self.writes_audit = audit is not None and audit.engine is engine
+        self.writes_audit = audit is not None and audit.shares(engine)
         # ... and on PostgreSQL a read's event too: the read's transaction commits with its
         # event instead of rolling back, which costs less than a transaction of its own. Not
         # on SQLite, where every transaction holds the one write lock (BEGIN IMMEDIATE):

@@ -83,9 +83,10 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def same_database(engine: Engine, url: str) -> bool:
-    """Whether an engine is for the database this URL names."""
-    return engine.url == sa.engine.make_url(normalize_url(url))
+def engine_for(url: str, beside: Engine) -> Engine:
+    """An engine for the database this URL names: `beside` itself when it is that database
+    (one pool, and one transaction can span both stores), else a new one."""
+    return beside if beside.url == sa.engine.make_url(normalize_url(url)) else make_engine(url)
 
 
 def _configure_sqlite(engine: Engine) -> None:

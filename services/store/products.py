@@ -85,7 +85,7 @@ class CatalogStore:
     def __init__(self, engine: Engine, audit: AuditStore | None = None):
         self._engine = engine
         # The audit trail shares this database: a change's event goes in its transaction.
-        self.writes_audit = audit is not None and audit.engine is engine
+        self.writes_audit = audit is not None and audit.shares(engine)
 
     def _session(self) -> Session:
         return Session(self._engine, expire_on_commit=False)
