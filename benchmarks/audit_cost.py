@@ -8,7 +8,7 @@ flight) take turns on the two, each in each place of the order in turn; the cost
 per round (paired: the same minutes) and the median of the rounds is the figure.
 Target (issue "Trust"): the event costs a list call at most 10 % of its throughput.
 
-    .venv/bin/python benchmarks/audit_cost.py [--rounds 5] [--dossiers 20000]
+    .venv/bin/python benchmarks/audit_cost.py [--rounds 5] [--dossiers 1000000] [--events 1000000]
         [--database-url postgresql://postgres@127.0.0.1:5432/test]
 """
 
@@ -43,8 +43,10 @@ from services.common.server import build_server, run_until_signalled  # noqa: E4
 from services.query import service as query_service  # noqa: E402
 from services.runner import migrate_stores, verifier_for  # noqa: E402
 from services.settings import load_settings  # noqa: E402
-from services.store import repository  # noqa: E402
+from services.store import bulk  # noqa: E402
+from services.store.audit import AuditEntry, insert_events  # noqa: E402
 from services.store.engine import make_engine  # noqa: E402
+from services.store.models import as_row  # noqa: E402
 
 UTC = timezone.utc
 ROLE = "Bedrijfsleider"
@@ -60,27 +62,28 @@ def enterprise_numbers(count: int) -> list[str]:
     return numbers
 
 
-def seed(database_url: str, dossiers: int, enterprises: list[str]) -> None:
-    """Dossiers spread over the enterprises, through the store's own write path."""
-    from sqlmodel import Session
-
+def seed(database_url: str, dossiers: int, enterprises: list[str], events: int) -> None:
+    """Dossiers spread over the enterprises, through the store's own bulk path (as a CSV list
+    is stored), and audit events already in the trail, as a store in service holds them."""
     engine = make_engine(database_url)
     now = datetime.now(UTC)
-    with Session(engine) as session, session.begin():
-        items = []
-        for i in range(dossiers):
-            items.append(("VLAIO", {
+    with engine.connect() as connection:
+        for start in range(0, dossiers, 10_000):
+            bulk.stage(connection, [as_row({
                 "enterprise_number": enterprises[i % len(enterprises)], "product_id": "1502",
                 "dossier_id": f"A-{i}", "phase": 2, "status": 12, "detail_status": "",
-                "status_time": now - timedelta(minutes=i), "reference_url": "https://www.vlaio.be/x",
+                "status_time": now - timedelta(seconds=i), "reference_url": "https://www.vlaio.be/x",
                 "reference_email": "", "reference_contact": "", "required_roles": [ROLE], "public": False,
                 "action_required": False, "action": "", "visible_until": None,
-            }))
-            if len(items) == 5000:
-                repository.upsert_many(session, items, now)
-                items = []
-        if items:
-            repository.upsert_many(session, items, now)
+            }) for i in range(start, min(start + 10_000, dossiers))])
+            with connection.begin():
+                bulk.store(connection, "VLAIO", now)
+        for start in range(0, events, 10_000):
+            with connection.begin():
+                insert_events(connection, [AuditEntry(
+                    "dosis-query", "/dosis.v1.QueryService/ListDossiers", f"person-{i % 5000}", "",
+                    enterprises[i % len(enterprises)], "OK", 5, "",
+                ) for i in range(start, min(start + 10_000, events))])
     engine.dispose()
 
 
@@ -153,8 +156,9 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=4, help="bursts of each per round")
     parser.add_argument("--burst", type=int, default=1000, help="list calls per burst")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--dossiers", type=int, default=20_000)
-    parser.add_argument("--enterprises", type=int, default=2_000)
+    parser.add_argument("--dossiers", type=int, default=1_000_000)
+    parser.add_argument("--enterprises", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=1_000_000, help="audit events already in the trail")
     parser.add_argument("--database-url", default="", help="PostgreSQL (a fresh database is made); default SQLite")
     args = parser.parse_args()
     if args.serve:
@@ -171,10 +175,10 @@ def main() -> None:
     ensure_dev_keys(settings.state_dir)
     migrate_stores(settings)
     enterprises = enterprise_numbers(args.enterprises)
-    seed(settings.database_url, args.dossiers, enterprises)
+    seed(settings.database_url, args.dossiers, enterprises, args.events)
     store = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"ListDossiers, {args.dossiers:,} dossiers of {args.enterprises:,} enterprises on {store}, "
-          f"{args.concurrency} calls in flight:", flush=True)
+    print(f"ListDossiers, {args.dossiers:,} dossiers of {args.enterprises:,} enterprises and {args.events:,} "
+          f"audit events already stored, on {store}, {args.concurrency} calls in flight:", flush=True)
     processes = [start("catalog", env)]
     addresses = {}
     try:
